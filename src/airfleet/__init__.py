@@ -1,0 +1,73 @@
+"""airfleet: asynchronous bulk orchestration for the Airflow REST API.
+
+The library in five lines::
+
+    fleet = airfleet.load_fleet("fleet.yaml")
+    plan = airfleet.plan_trigger(airfleet.select(fleet.deployments, ["tag:prod"]), ["refresh_dims"])
+    async with airfleet.Engine(fleet) as engine:
+        report = await engine.run(plan)
+    print(report.summary.ok, report.summary.failed)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from airfleet.engine import Engine, RunReport
+from airfleet.errors import (
+    AirfleetError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConnectError,
+    TimeoutError,  # noqa: A004 - ours, a TransportError; exported on purpose
+    TransportError,
+    UsageError,
+)
+from airfleet.inventory import Deployment, Fleet, load_fleet, parse_fleet
+from airfleet.operations import (
+    make_run_id,
+    plan_dags,
+    plan_health,
+    plan_pause,
+    plan_pools,
+    plan_trigger,
+)
+from airfleet.plan import Call, Plan
+from airfleet.results import Outcome, Result, Summary
+from airfleet.selection import select
+
+try:
+    __version__ = version("airfleet")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AirfleetError",
+    "ApiError",
+    "AuthError",
+    "Call",
+    "ConfigError",
+    "ConnectError",
+    "Deployment",
+    "Engine",
+    "Fleet",
+    "Outcome",
+    "Plan",
+    "Result",
+    "RunReport",
+    "Summary",
+    "TimeoutError",
+    "TransportError",
+    "UsageError",
+    "__version__",
+    "load_fleet",
+    "make_run_id",
+    "parse_fleet",
+    "plan_dags",
+    "plan_health",
+    "plan_pause",
+    "plan_pools",
+    "plan_trigger",
+    "select",
+]
