@@ -1,0 +1,293 @@
+"""fleet.yaml's schema (pydantic, this edge only) and its translation to value objects."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from airfleet._yaml import Located, config_error_from, did_you_mean, load_located, substitute_env
+from airfleet.errors import ConfigError
+from airfleet.inventory import (
+    DEFAULT_FLEET_MAX_IN_FLIGHT,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_PER_SECOND,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    AuthProfile,
+    ClientCredentialsAuth,
+    Deployment,
+    Fleet,
+    FleetLimits,
+    PasswordAuth,
+    Secret,
+    TokenAuth,
+)
+
+__all__ = ["build_fleet"]
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+PositiveInt = Annotated[int, Field(strict=True, gt=0)]
+Rate = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Limits(_Strict):
+    max_in_flight: PositiveInt = DEFAULT_FLEET_MAX_IN_FLIGHT
+    max_per_second: Rate | None = None
+
+
+class _Defaults(_Strict):
+    auth: str | None = None
+    max_per_second: Rate | None = DEFAULT_MAX_PER_SECOND
+    max_in_flight: PositiveInt = DEFAULT_MAX_IN_FLIGHT
+    timeout_s: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT_S
+    retries: Annotated[int, Field(strict=True, ge=0, le=20)] = DEFAULT_RETRIES
+    api: Literal["auto", "v1", "v2"] = "auto"
+
+
+class _ClientCredentials(_Strict):
+    kind: Literal["client-credentials"]
+    token_url: str
+    client_id: str
+    client_secret: str
+    audience: str | None = None
+    max_per_second: Rate | None = None
+    allow_insecure: bool = False
+
+
+class _Token(_Strict):
+    kind: Literal["token"]
+    token: str
+    max_per_second: Rate | None = None
+
+
+class _Password(_Strict):
+    kind: Literal["password"]
+    username: str
+    password: str
+    max_per_second: Rate | None = None
+
+
+_Profile = Annotated[_ClientCredentials | _Token | _Password, Field(discriminator="kind")]
+
+
+class _Deployment(_Strict):
+    name: str
+    url: str
+    auth: str | None = None
+    tags: list[str] = []
+    max_per_second: Rate | None = None
+    max_in_flight: PositiveInt | None = None
+    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    retries: Annotated[int, Field(strict=True, ge=0, le=20)] | None = None
+    api: Literal["auto", "v1", "v2"] | None = None
+    allow_insecure: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r}: use letters, digits, '.', '_' and '-' only")
+        return value
+
+
+class _Fleet(_Strict):
+    version: Literal[1]
+    limits: _Limits = _Limits()
+    defaults: _Defaults = _Defaults()
+    auth: dict[str, _Profile] = {}
+    deployments: Annotated[list[_Deployment], Field(min_length=1)]
+
+
+_ALLOWED: dict[tuple[str | int, ...], tuple[str, ...]] = {
+    (): tuple(_Fleet.model_fields),
+    ("limits",): tuple(_Limits.model_fields),
+    ("defaults",): tuple(_Defaults.model_fields),
+    ("deployments", "*"): tuple(_Deployment.model_fields),
+    ("auth", "*", "client-credentials"): tuple(_ClientCredentials.model_fields),
+    ("auth", "*", "token"): tuple(_Token.model_fields),
+    ("auth", "*", "password"): tuple(_Password.model_fields),
+}
+_PROFILE_KEYS = sorted(
+    set(_ClientCredentials.model_fields) | set(_Token.model_fields) | set(_Password.model_fields)
+)
+
+
+def build_fleet(text: str, *, source: str, env: Mapping[str, str]) -> Fleet:
+    """YAML text -> validated :class:`Fleet`. Only ConfigError escapes."""
+    located = load_located(text, source=source)
+    raw = located.data
+    if raw is None:
+        raise ConfigError("the file is empty; start from configs/fleet.yaml", file=source)
+    if not isinstance(raw, dict):
+        raise located.error((), "the top level must be a mapping with version and deployments")
+    raw = _with_env(located, raw, env)
+    try:
+        model = _Fleet.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error_from(located, exc, _allowed(raw)) from None
+    return _to_fleet(located, model)
+
+
+def _allowed(raw: dict[str, Any]) -> dict[tuple[str | int, ...], tuple[str, ...]]:
+    # Unknown keys in a profile are matched against that profile's kind.
+    allowed = {k: v for k, v in _ALLOWED.items() if k[:1] != ("auth",)}
+    profiles = raw.get("auth")
+    if isinstance(profiles, dict):
+        for name, profile in profiles.items():
+            kind = profile.get("kind") if isinstance(profile, dict) else None
+            allowed[("auth", name)] = _ALLOWED.get(("auth", "*", str(kind)), tuple(_PROFILE_KEYS))
+    return allowed
+
+
+def _used_profiles(raw: dict[str, Any]) -> set[str]:
+    used: set[str] = set()
+    defaults = raw.get("defaults")
+    default_auth = defaults.get("auth") if isinstance(defaults, dict) else None
+    deployments = raw.get("deployments")
+    profiles = raw.get("auth") if isinstance(raw.get("auth"), dict) else {}
+    for deployment in deployments if isinstance(deployments, list) else []:
+        name = deployment.get("auth") if isinstance(deployment, dict) else None
+        name = name or default_auth
+        if name is None and isinstance(profiles, dict) and len(profiles) == 1:
+            name = next(iter(profiles))
+        if isinstance(name, str):
+            used.add(name)
+    return used
+
+
+def _with_env(located: Located, raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    # Profiles no deployment uses keep their ${VAR}s unresolved: a fleet file
+    # may hold prod credentials that a CI job never needs.
+    used = _used_profiles(raw)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "auth" and isinstance(value, dict):
+            out[key] = {
+                name: substitute_env(located, profile, ("auth", name), env)
+                if name in used
+                else _placeholder(profile)
+                for name, profile in value.items()
+            }
+        else:
+            out[key] = substitute_env(located, value, (key,), env)
+    return out
+
+
+def _placeholder(profile: Any) -> Any:
+    if not isinstance(profile, dict):
+        return profile
+    return {k: ("unused" if isinstance(v, str) and "${" in v else v) for k, v in profile.items()}
+
+
+def _to_fleet(located: Located, model: _Fleet) -> Fleet:
+    profiles: dict[str, AuthProfile] = {}
+    for name, profile in model.auth.items():
+        profiles[name] = _profile(located, name, profile)
+    defaults = model.defaults
+    deployments: list[Deployment] = []
+    seen: dict[str, int] = {}
+    for index, d in enumerate(model.deployments):
+        path = ("deployments", index)
+        if d.name in seen:
+            first = located.line_of(("deployments", seen[d.name]))
+            raise located.error(
+                (*path, "name"), f"duplicate deployment name {d.name!r} (first at line {first})"
+            )
+        seen[d.name] = index
+        auth = d.auth or defaults.auth
+        if auth is None and len(profiles) == 1:
+            auth = next(iter(profiles))
+        if auth is None:
+            raise located.error(
+                path,
+                "no auth profile: set 'auth' here or in 'defaults' (profiles: "
+                + (", ".join(sorted(profiles)) or "none defined")
+                + ")",
+            )
+        if auth not in profiles:
+            where = (*path, "auth") if d.auth else ("defaults", "auth")
+            raise located.error(
+                where, f"auth profile {auth!r} is not defined{did_you_mean(auth, profiles)}"
+            )
+        url = _check_url(located, (*path, "url"), d.url, allow_insecure=d.allow_insecure)
+        # An explicit null means unlimited; absent means the default.
+        rate = (
+            d.max_per_second if "max_per_second" in d.model_fields_set else defaults.max_per_second
+        )
+        deployments.append(
+            Deployment(
+                name=d.name,
+                url=url,
+                auth=auth,
+                tags=frozenset(d.tags),
+                max_in_flight=d.max_in_flight or defaults.max_in_flight,
+                max_per_second=rate,
+                timeout_s=d.timeout_s or defaults.timeout_s,
+                retries=d.retries if d.retries is not None else defaults.retries,
+                api=d.api or defaults.api,
+                allow_insecure=d.allow_insecure,
+            )
+        )
+    limits = FleetLimits(model.limits.max_in_flight, model.limits.max_per_second)
+    return Fleet(tuple(deployments), profiles, limits, located.source)
+
+
+def _profile(located: Located, name: str, profile: Any) -> AuthProfile:
+    if isinstance(profile, _ClientCredentials):
+        url = _check_url(
+            located,
+            ("auth", name, "token_url"),
+            profile.token_url,
+            allow_insecure=profile.allow_insecure,
+        )
+        return ClientCredentialsAuth(
+            name,
+            url,
+            profile.client_id,
+            Secret(profile.client_secret),
+            profile.audience,
+            profile.max_per_second,
+        )
+    if isinstance(profile, _Token):
+        return TokenAuth(name, Secret(profile.token), profile.max_per_second)
+    assert isinstance(profile, _Password)  # noqa: S101 - the union is closed
+    return PasswordAuth(name, profile.username, Secret(profile.password), profile.max_per_second)
+
+
+def _check_url(
+    located: Located, path: tuple[str | int, ...], url: str, *, allow_insecure: bool
+) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise located.error(path, f"{url!r} is not an http(s) URL; use https://host/path")
+    if parts.query or parts.fragment:
+        raise located.error(path, f"{url!r}: leave out the query and fragment")
+    if parts.scheme == "http" and not allow_insecure and not _loopback(host):
+        raise located.error(
+            path,
+            f"{url!r} is plain http to a non-loopback host; use https, "
+            "or set allow_insecure: true next to it",
+        )
+    return url.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
