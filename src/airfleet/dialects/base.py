@@ -1,0 +1,261 @@
+"""What every dialect offers: request builders and answer readers, no I/O."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+from airfleet.plan import Request, Response
+
+__all__ = ["DagRunInfo", "Dialect", "PoolFields"]
+
+TERMINAL_STATES = frozenset({"success", "failed"})
+
+
+def seg(value: str) -> str:
+    """Quote one path segment (DAG ids and pool names may hold any character)."""
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class DagRunInfo:
+    """The part of a DAG run the reports use."""
+
+    dag_run_id: str
+    state: str
+    logical_date: str | None
+    start_date: str | None = None
+    end_date: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "dag_run_id": self.dag_run_id,
+            "state": self.state,
+            "logical_date": self.logical_date,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFields:
+    """Desired values for a pool; None means "leave as is"."""
+
+    slots: int | None = None
+    description: str | None = None
+    include_deferred: bool | None = None
+
+
+class Dialect(ABC):
+    """Base of the two dialects: shared shapes, with the differences overridden."""
+
+    name: ClassVar[Literal["v1", "v2"]]
+    prefix: ClassVar[str]
+    # How a `password` profile authenticates: Airflow 2 takes basic auth,
+    # Airflow 3 wants a JWT from {url}/auth/token.
+    login_style: ClassVar[Literal["basic", "jwt"]]
+    page_limit: ClassVar[int] = 100
+
+    def __repr__(self) -> str:
+        return f"<dialect {self.name}>"
+
+    # -- requests -------------------------------------------------------------
+
+    def version(self) -> Request:
+        return Request("GET", f"{self.prefix}/version", auth=False)
+
+    @abstractmethod
+    def health(self) -> Request:
+        """The unauthenticated health check."""
+
+    @abstractmethod
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        run_id: str,
+        conf: Mapping[str, Any] | None,
+        logical_date: str | None,
+        note: str | None,
+    ) -> Request:
+        """Create a DAG run with our own ``dag_run_id`` (so a resend is recognisable)."""
+
+    def get_run(self, dag_id: str, run_id: str) -> Request:
+        return Request("GET", f"{self.prefix}/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}")
+
+    def list_dags(self, *, limit: int, offset: int) -> Request:
+        params = (("limit", str(limit)), ("offset", str(offset)), ("order_by", "dag_id"))
+        return Request("GET", f"{self.prefix}/dags", params=params)
+
+    def set_paused(self, dag_id: str, *, paused: bool) -> Request:
+        return Request(
+            "PATCH",
+            f"{self.prefix}/dags/{seg(dag_id)}",
+            params=(("update_mask", "is_paused"),),
+            json={"is_paused": paused},
+        )
+
+    def list_pools(self, *, limit: int, offset: int) -> Request:
+        params = (("limit", str(limit)), ("offset", str(offset)))
+        return Request("GET", f"{self.prefix}/pools", params=params)
+
+    def create_pool(self, name: str, fields: PoolFields) -> Request:
+        body: dict[str, Any] = {
+            "name": name,
+            "slots": fields.slots if fields.slots is not None else 128,
+        }
+        if fields.description is not None:
+            body["description"] = fields.description
+        if fields.include_deferred is not None:
+            body["include_deferred"] = fields.include_deferred
+        # A create is safe to resend: a duplicate answers 409, which the
+        # audit reads as "already there".
+        return Request("POST", f"{self.prefix}/pools", json=body)
+
+    @abstractmethod
+    def update_pool(self, name: str, fields: PoolFields, *, current: Mapping[str, Any]) -> Request:
+        """Change only the given fields of a pool (``current`` is what the server has)."""
+
+    def delete_pool(self, name: str) -> Request:
+        return Request("DELETE", f"{self.prefix}/pools/{seg(name)}")
+
+    # -- answers --------------------------------------------------------------
+
+    def error_message(self, response: Response) -> str:
+        """A one-line reason from an error body (both dialects' shapes are read)."""
+        body = response.body
+        if isinstance(body, dict):
+            detail = body.get("detail")
+            title = body.get("title")
+            if isinstance(detail, str) and detail:
+                return detail if not title else f"{title}: {detail}"
+            if isinstance(detail, list) and detail:
+                return "; ".join(_validation_item(item) for item in detail[:3])
+            if isinstance(detail, dict):
+                reason = detail.get("reason") or detail.get("message")
+                if isinstance(reason, str):
+                    return reason
+            if isinstance(title, str) and title:
+                return title
+            error = body.get("error")
+            if isinstance(error, str):
+                return error
+        if response.text:
+            return _excerpt(response.text)
+        return "empty body"
+
+    def is_auth_failure(self, response: Response) -> bool:
+        """Does this answer mean "your credential was refused"?"""
+        return response.status == 401
+
+    def read_run(self, body: Any) -> DagRunInfo:
+        run = _require_mapping(body, "DAG run")
+        return DagRunInfo(
+            dag_run_id=_require_str(run, "dag_run_id"),
+            state=_require_str(run, "state"),
+            logical_date=_optional_str(run, "logical_date"),
+            start_date=_optional_str(run, "start_date"),
+            end_date=_optional_str(run, "end_date"),
+        )
+
+    def read_dags(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """The page's DAGs as report rows, and ``total_entries`` if given."""
+        page = _require_mapping(body, "DAG list")
+        items = page.get("dags")
+        if not isinstance(items, list):
+            raise ValueError("DAG list answer has no 'dags' array")
+        rows = []
+        for item in items:
+            dag = _require_mapping(item, "DAG")
+            rows.append(
+                {
+                    "dag_id": _require_str(dag, "dag_id"),
+                    "is_paused": bool(dag.get("is_paused")),
+                    "tags": sorted(_tag_names(dag.get("tags"))),
+                }
+            )
+        return rows, _total(page)
+
+    def read_pools(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
+        page = _require_mapping(body, "pool list")
+        items = page.get("pools")
+        if not isinstance(items, list):
+            raise ValueError("pool list answer has no 'pools' array")
+        rows = [self.read_pool(item) for item in items]
+        return rows, _total(page)
+
+    def read_pool(self, body: Any) -> dict[str, Any]:
+        pool = _require_mapping(body, "pool")
+        return {
+            "name": _require_str(pool, "name"),
+            "slots": _int(pool.get("slots")),
+            "description": pool.get("description") or "",
+            "include_deferred": bool(pool.get("include_deferred", False)),
+            "occupied_slots": _int(pool.get("occupied_slots")),
+            "queued_slots": _int(pool.get("queued_slots")),
+            "open_slots": _int(pool.get("open_slots")),
+        }
+
+    def read_dag(self, body: Any) -> dict[str, Any]:
+        dag = _require_mapping(body, "DAG")
+        return {"dag_id": _require_str(dag, "dag_id"), "is_paused": bool(dag.get("is_paused"))}
+
+
+def _validation_item(item: Any) -> str:
+    if isinstance(item, dict):
+        loc = item.get("loc")
+        where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+        msg = item.get("msg") or item.get("type") or "invalid"
+        return f"{where}: {msg}" if where else str(msg)
+    return str(item)
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    if flat.lstrip().lower().startswith(("<!doctype", "<html")):
+        return "an HTML page instead of JSON"
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ValueError(f"{what} answer is not a JSON object")
+    return body
+
+
+def _require_str(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"answer lacks the string field {key!r}")
+    return value
+
+
+def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _total(page: Mapping[str, Any]) -> int | None:
+    total = page.get("total_entries")
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _tag_names(tags: Any) -> list[str]:
+    if not isinstance(tags, list):
+        return []
+    names = []
+    for tag in tags:
+        if isinstance(tag, dict) and isinstance(tag.get("name"), str):
+            names.append(tag["name"])
+        elif isinstance(tag, str):
+            names.append(tag)
+    return names

@@ -1,0 +1,22 @@
+"""Fleet operations: each builds a plan of calls and reads the answers; none does I/O."""
+
+from __future__ import annotations
+
+from airfleet.operations.health import HealthSpec, plan_health
+from airfleet.operations.listing import DagsSpec, PoolsSpec, plan_dags, plan_pools
+from airfleet.operations.pause import PauseSpec, plan_pause
+from airfleet.operations.trigger import TriggerSpec, make_run_id, plan_trigger
+
+__all__ = [
+    "DagsSpec",
+    "HealthSpec",
+    "PauseSpec",
+    "PoolsSpec",
+    "TriggerSpec",
+    "make_run_id",
+    "plan_dags",
+    "plan_health",
+    "plan_pause",
+    "plan_pools",
+    "plan_trigger",
+]

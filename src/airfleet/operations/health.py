@@ -1,0 +1,70 @@
+"""Version, API dialect and health of each deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airfleet.dialects.base import Dialect
+from airfleet.inventory import Deployment
+from airfleet.operations._common import ask, failed
+from airfleet.plan import Call, Conversation, Plan, Request, Verdict
+from airfleet.results import Outcome
+
+__all__ = ["HealthSpec", "plan_health"]
+
+# The components whose failure makes a deployment unhealthy; the triggerer and
+# the DAG processor are optional in many set-ups and are only reported.
+REQUIRED = ("metadatabase", "scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """Ask the version and the health endpoint (neither needs a credential)."""
+
+    def preview(self, dialect: Dialect) -> Sequence[Request]:
+        return ()
+
+    def converse(self, dialect: Dialect) -> Conversation:
+        version_answer = yield from ask(dialect.version())
+        version = None
+        if version_answer.ok and isinstance(version_answer.body, dict):
+            found = version_answer.body.get("version")
+            version = found if isinstance(found, str) else None
+        answer = yield from ask(dialect.health())
+        if not answer.ok:
+            return failed(dialect, answer, what="health check")
+        components = _components(answer.body)
+        unhealthy = [name for name in REQUIRED if components.get(name) != "healthy"]
+        data = {
+            "version": version,
+            "api": dialect.name,
+            "healthy": not unhealthy,
+            "components": components,
+        }
+        if unhealthy:
+            return Verdict(
+                Outcome.FAILED,
+                data=data,
+                error="unhealthy: " + ", ".join(f"{n} is {components.get(n)}" for n in unhealthy),
+                status=answer.status,
+            )
+        return Verdict(Outcome.OK, data=data, status=answer.status)
+
+
+def _components(body: Any) -> dict[str, str | None]:
+    if not isinstance(body, dict):
+        return {}
+    out: dict[str, str | None] = {}
+    for name, value in body.items():
+        if isinstance(value, dict):
+            status = value.get("status")
+            out[name] = status if isinstance(status, str) else None
+    return out
+
+
+def plan_health(deployments: Sequence[Deployment]) -> Plan:
+    """One call per deployment."""
+    spec = HealthSpec()
+    return Plan("health", tuple(Call(d, "health", "", spec) for d in deployments))

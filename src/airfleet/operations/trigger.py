@@ -1,0 +1,151 @@
+"""Trigger a DAG on many deployments, once each, optionally waiting for the runs.
+
+Every trigger carries its own ``dag_run_id``: one per invocation unless given,
+the same on every deployment and every retry. So a resent POST can never make
+a second run: the server answers 409, and a GET of our run id tells whether
+the run is ours (ok) or another run holds the same logical date (failed).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from airfleet.dialects.base import Dialect
+from airfleet.inventory import Deployment
+from airfleet.operations._common import ask, failed, read
+from airfleet.plan import Call, Conversation, Pause, Plan, Request, Verdict
+from airfleet.results import Outcome
+
+__all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
+
+FIRST_POLL_S = 0.5
+
+
+def make_run_id(now: datetime | None = None) -> str:
+    """``airfleet__<UTC time>__<short random>``: one per invocation."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"airfleet__{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}__{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSpec:
+    """Trigger ``dag_id`` with run id ``run_id``; with ``wait``, poll until it ends."""
+
+    dag_id: str
+    run_id: str
+    conf: Mapping[str, Any] = field(default_factory=dict)
+    logical_date: str | None = None
+    note: str | None = None
+    wait: bool = False
+    timeout_s: float = 3600.0
+    poll_s: float = 10.0
+
+    def request(self, dialect: Dialect) -> Request:
+        return dialect.trigger(
+            self.dag_id,
+            run_id=self.run_id,
+            conf=self.conf,
+            logical_date=self.logical_date,
+            note=self.note,
+        )
+
+    def preview(self, dialect: Dialect) -> Sequence[Request]:
+        return (self.request(dialect),)
+
+    def converse(self, dialect: Dialect) -> Conversation:
+        posted = yield from ask(self.request(dialect))
+        if posted.ok:
+            run = read(dialect.read_run, posted)
+            data: dict[str, Any] = run.as_data()
+        elif posted.status == 409:
+            # Ours, from an earlier attempt or an earlier invocation, or another
+            # run holding the same logical date? Only a GET of our id can tell.
+            check = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            if check.status == 404:
+                return Verdict(
+                    Outcome.FAILED,
+                    error=(
+                        f"HTTP 409: conflicting logical date: another run of {self.dag_id} "
+                        f"already has it and run {self.run_id} does not exist; "
+                        "retry later or pass --logical-date"
+                    ),
+                    status=409,
+                )
+            if not check.ok:
+                return failed(dialect, check, what="checking the existing run")
+            run = read(dialect.read_run, check)
+            data = run.as_data()
+            # A 409 after an attempt that may have landed is our own run, made
+            # by this invocation; otherwise the run was there before we came.
+            data["already_existed"] = not posted.uncertain_before
+        else:
+            return failed(dialect, posted)
+        if not self.wait:
+            return Verdict(Outcome.OK, data=data, status=posted.status)
+        return (yield from self._wait(dialect, data, since=posted.at, state=run.state))
+
+    def _wait(
+        self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
+    ) -> Conversation:
+        deadline = since + self.timeout_s
+        now = since
+        poll = FIRST_POLL_S
+        while state not in ("success", "failed"):
+            if now >= deadline:
+                data.update(final_state=state, duration_s=round(now - since, 3))
+                return Verdict(
+                    Outcome.FAILED,
+                    data=data,
+                    error=f"gave up waiting after {self.timeout_s:g} s; the run is {state}",
+                )
+            yield Pause(min(poll, max(0.0, deadline - now)))
+            poll = min(poll * 2, self.poll_s)
+            answer = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            now = answer.at
+            if not answer.ok:
+                return failed(dialect, answer, what="polling the run")
+            state = read(dialect.read_run, answer).state
+        data.update(final_state=state, duration_s=round(now - since, 3))
+        if state == "failed":
+            return Verdict(Outcome.FAILED, data=data, error="the DAG run failed", status=200)
+        return Verdict(Outcome.OK, data=data, status=200)
+
+
+def plan_trigger(
+    deployments: Sequence[Deployment],
+    dag_ids: Sequence[str],
+    *,
+    run_id: str | None = None,
+    conf: Mapping[str, Any] | None = None,
+    logical_date: str | None = None,
+    note: str | None = None,
+    wait: bool = False,
+    timeout_s: float = 3600.0,
+    poll_s: float = 10.0,
+) -> Plan:
+    """One call per deployment and DAG, all with the same run id."""
+    run_id = run_id or make_run_id()
+    calls = tuple(
+        Call(
+            deployment,
+            "trigger",
+            dag_id,
+            TriggerSpec(
+                dag_id,
+                run_id,
+                dict(conf or {}),
+                logical_date,
+                note,
+                wait=wait,
+                timeout_s=timeout_s,
+                poll_s=poll_s,
+            ),
+        )
+        for deployment in deployments
+        for dag_id in dag_ids
+    )
+    return Plan("trigger", calls, mutating=True)

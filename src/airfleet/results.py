@@ -1,0 +1,168 @@
+"""Results: exactly one record per planned call, and the summary built from them.
+
+The engine produces :class:`Result` values; a single collector task consumes
+them (see :class:`Collector`), so nothing here needs a lock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Collector", "Outcome", "Result", "Summary"]
+
+
+class Outcome(StrEnum):
+    """What became of one planned call."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The one record of one planned call (the json report's ``results[]`` item)."""
+
+    deployment: str
+    operation: str
+    target: str
+    outcome: Outcome
+    status: int | None = None
+    attempts: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's JSON shape (shared/DESIGN.md, "Report")."""
+        return {
+            "deployment": self.deployment,
+            "operation": self.operation,
+            "target": self.target,
+            "outcome": self.outcome.value,
+            "status": self.status,
+            "attempts": self.attempts,
+            "latency_ms": round(self.latency_ms, 1),
+            "error": self.error,
+            "data": dict(self.data),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts and timings over every result of one operation run."""
+
+    operation: str
+    total: int
+    ok: int
+    failed: int
+    skipped: int
+    started_at: datetime
+    duration_s: float
+    requests: int
+    retries: int = 0
+    token_fetches: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    failed_deployments: tuple[str, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no call failed, 1 when one did, 130 when the run was interrupted.
+
+        A skipped call (a hibernating deployment, say) is not a failure.
+        """
+        if self.interrupted:
+            return 130
+        return 0 if self.failed == 0 else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "total": self.total,
+            "ok": self.ok,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "started_at": self.started_at.isoformat(timespec="milliseconds"),
+            "duration_s": round(self.duration_s, 3),
+            "requests": self.requests,
+            "retries": self.retries,
+            "token_fetches": self.token_fetches,
+            "latency_ms": {
+                "p50": round(self.latency_p50_ms, 1),
+                "p95": round(self.latency_p95_ms, 1),
+                "max": round(self.latency_max_ms, 1),
+            },
+            "by_status": dict(self.by_status),
+            "failed_deployments": list(self.failed_deployments),
+            "interrupted": self.interrupted,
+        }
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    rank = max(0, math.ceil(q * len(sorted_values)) - 1)
+    return sorted_values[rank]
+
+
+class Collector:
+    """Accumulates results as they stream in and summarises them at the end."""
+
+    def __init__(self, operation: str, *, started_at: datetime | None = None) -> None:
+        self.operation = operation
+        self.started_at = started_at or datetime.now(UTC)
+        self.results: list[Result] = []
+        self._outcomes: Counter[Outcome] = Counter()
+        self._statuses: Counter[str] = Counter()
+        self._requests = 0
+        self._retries = 0
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+        self._outcomes[result.outcome] += 1
+        self._statuses[str(result.status) if result.status is not None else "none"] += 1
+        self._requests += result.requests
+        self._retries += max(0, result.attempts - 1)
+
+    def extend(self, results: Iterable[Result]) -> None:
+        for result in results:
+            self.add(result)
+
+    def summary(
+        self, *, duration_s: float, token_fetches: int = 0, interrupted: bool = False
+    ) -> Summary:
+        latencies = sorted(r.latency_ms for r in self.results if r.outcome is not Outcome.SKIPPED)
+        failed = sorted({r.deployment for r in self.results if r.outcome is Outcome.FAILED})
+        return Summary(
+            operation=self.operation,
+            total=len(self.results),
+            ok=self._outcomes[Outcome.OK],
+            failed=self._outcomes[Outcome.FAILED],
+            skipped=self._outcomes[Outcome.SKIPPED],
+            started_at=self.started_at,
+            duration_s=duration_s,
+            requests=self._requests,
+            retries=self._retries,
+            token_fetches=token_fetches,
+            latency_p50_ms=_percentile(latencies, 0.50),
+            latency_p95_ms=_percentile(latencies, 0.95),
+            latency_max_ms=latencies[-1] if latencies else 0.0,
+            by_status=dict(sorted(self._statuses.items())),
+            failed_deployments=tuple(failed),
+            interrupted=interrupted,
+        )
