@@ -1,0 +1,485 @@
+"""The engine: runs a plan's calls concurrently, within limits, one result each.
+
+Shape of a run::
+
+    dispatcher ──(limit: live calls <= fleet max_in_flight)──► worker per call
+    worker: detect dialect (once per server) ─► conversation ─► requests
+    request: credential ─► limits.slot() ─► transport ─► retry / re-auth
+    worker ──Result──► memory stream ──► collector (one task, in order received)
+
+Workers turn every expected failure into a result; an exception escaping a
+worker is a bug and cancels the run loudly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from airfleet import redaction
+from airfleet.auth import AuthManager, AuthScope
+from airfleet.dialects.base import Dialect
+from airfleet.dialects.detect import detect, dialect_named
+from airfleet.errors import AirfleetError, AuthError, TransportError
+from airfleet.events import (
+    AttemptFailed,
+    CallFinished,
+    CallStarted,
+    Event,
+    Listener,
+    RunFinished,
+    RunStarted,
+    TokenFetched,
+)
+from airfleet.inventory import Deployment, Fleet
+from airfleet.limits import Limits
+from airfleet.plan import Answer, Call, Pause, Plan, Request, Response, Step, Verdict
+from airfleet.results import Collector, Outcome, Result, Summary
+from airfleet.retry import RETRY_STATUSES, UNCERTAIN_STATUSES, RetryPolicy, parse_retry_after
+from airfleet.transport import AiohttpTransport, HttpRequest, Transport
+
+__all__ = ["Engine", "RunReport"]
+
+DEFAULT_GRACE_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What one run produced: its summary and every result, in completion order."""
+
+    summary: Summary
+    results: tuple[Result, ...]
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Per-call counters, owned by one worker."""
+
+    requests: int = 0
+    max_attempts: int = 0
+    last_status: int | None = None
+
+
+class Engine:
+    """Runs plans against a fleet over one HTTP session.
+
+    Use as an async context manager; tokens and detected dialects are kept for
+    the engine's life, so a job of several plans fetches each token once.
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        transport: Transport | None = None,
+        listeners: Sequence[Listener] = (),
+        clock: Callable[[], float] = time.monotonic,
+        sleep_between_retries: bool = True,
+        seed: int | None = None,
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        self.fleet = fleet
+        self._owns_transport = transport is None
+        self._transport: Transport = transport or AiohttpTransport(
+            max_connections=max(fleet.limits.max_in_flight, 1) + 8
+        )
+        self._listeners = list(listeners)
+        self._clock = clock
+        self._sleep_between_retries = sleep_between_retries
+        self._rng = random.Random(seed)
+        self._grace_s = grace_s
+        self._limits: Limits | None = None
+        self._auth: AuthManager | None = None
+        self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
+        self._detect_locks: dict[str, anyio.Lock] = {}
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    @property
+    def limits(self) -> Limits:
+        # Built on first use, inside the running loop (aiolimiter binds to it).
+        if self._limits is None:
+            self._limits = Limits(self.fleet.limits)
+        return self._limits
+
+    @property
+    def auth(self) -> AuthManager:
+        if self._auth is None:
+            self._auth = AuthManager(
+                self._transport, clock=self._clock, pace=self._pace_token_fetch, rng=self._rng
+            )
+            self._auth.on_fetch = lambda key, took: self._emit(TokenFetched(key, took))
+        return self._auth
+
+    async def _pace_token_fetch(self, deployment: Deployment | None, key: str) -> None:
+        await self.limits.pace(deployment)
+
+    # -- dialects ---------------------------------------------------------------
+
+    def known_version(self, deployment: Deployment) -> str | None:
+        """The Airflow version detection saw, if detection ran for this deployment."""
+        entry = self._dialects.get(deployment.url)
+        return entry[1] if isinstance(entry, tuple) else None
+
+    async def dialect_for(self, deployment: Deployment) -> Dialect:
+        """The deployment's dialect: declared, or detected once per server and cached."""
+        if deployment.api != "auto":
+            return dialect_named(deployment.api)
+        key = deployment.url
+        entry = self._dialects.get(key)
+        if entry is None:
+            lock = self._detect_locks.setdefault(key, anyio.Lock())
+            async with lock:
+                entry = self._dialects.get(key)
+                if entry is None:
+                    entry = await self._detect(deployment)
+                    self._dialects[key] = entry
+        if isinstance(entry, AirfleetError):
+            raise entry
+        return entry[0]
+
+    async def _detect(self, deployment: Deployment) -> tuple[Dialect, str | None] | AirfleetError:
+        conversation = detect()
+        tally = _Tally()
+        try:
+            request = next(conversation)
+            while True:
+                # Detection needs no credential and any dialect reads its answers.
+                response = await self._request(deployment, dialect_named("v2"), request, tally)
+                request = conversation.send(response)
+        except StopIteration as done:
+            result: tuple[Dialect, str | None] = done.value
+            return result
+        except AirfleetError as exc:
+            return exc
+
+    # -- running plans ----------------------------------------------------------
+
+    async def run(
+        self,
+        plan: Plan,
+        *,
+        on_result: Callable[[Result], None] | None = None,
+        stop: anyio.Event | None = None,
+    ) -> RunReport:
+        """Run every call of ``plan``; return when each has exactly one result.
+
+        ``stop`` set: no new call starts; calls in flight get ``grace_s`` to
+        finish, then are cancelled; every call not finished is ``skipped``.
+        """
+        collector = Collector(plan.operation)
+        started = self._clock()
+        fetches_before = self.auth.fetches
+        stop = stop or anyio.Event()
+        self._emit(RunStarted(plan.operation, len(plan)))
+        send, receive = anyio.create_memory_object_stream[tuple[int, Result]](1024)
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._collect, receive, collector, on_result, len(plan))
+            async with send:
+                await self._dispatch(plan, send, stop)
+        summary = collector.summary(
+            duration_s=self._clock() - started,
+            token_fetches=self.auth.fetches - fetches_before,
+            interrupted=stop.is_set(),
+        )
+        self._emit(
+            RunFinished(
+                plan.operation, summary.ok, summary.failed, summary.skipped, summary.duration_s
+            )
+        )
+        return RunReport(summary, tuple(collector.results))
+
+    async def _dispatch(
+        self, plan: Plan, send: MemoryObjectSendStream[tuple[int, Result]], stop: anyio.Event
+    ) -> None:
+        # Limits are taken before a worker starts, so live workers never
+        # exceed max_in_flight however large the plan.
+        live = anyio.CapacityLimiter(max(1, self.fleet.limits.max_in_flight))
+        started: set[int] = set()
+        async with anyio.create_task_group() as watching:
+            async with anyio.create_task_group() as workers:
+                with anyio.CancelScope() as dispatching:
+                    watching.start_soon(self._watch_stop, stop, dispatching, workers.cancel_scope)
+                    for index, call in enumerate(plan.calls):
+                        if stop.is_set():
+                            break
+                        lease = _Lease(live)
+                        await lease.acquire()
+                        started.add(index)
+                        workers.start_soon(self._work, index, call, send, lease)
+            watching.cancel_scope.cancel()
+        # Calls never started: skipped, still exactly one result each.
+        for index, call in enumerate(plan.calls):
+            if index not in started:
+                await send.send((index, _skipped(call, "not started: the run was interrupted")))
+
+    async def _watch_stop(
+        self, stop: anyio.Event, dispatching: anyio.CancelScope, workers: anyio.CancelScope
+    ) -> None:
+        await stop.wait()
+        dispatching.cancel()
+        await anyio.sleep(self._grace_s)
+        workers.cancel()
+
+    async def _collect(
+        self,
+        receive: MemoryObjectReceiveStream[tuple[int, Result]],
+        collector: Collector,
+        on_result: Callable[[Result], None] | None,
+        expected: int,
+    ) -> None:
+        seen: set[int] = set()
+        async with receive:
+            async for index, result in receive:
+                if index in seen:
+                    raise RuntimeError(f"bug: two results for call #{index} ({result.deployment})")
+                seen.add(index)
+                collector.add(result)
+                if on_result is not None:
+                    on_result(result)
+        if len(seen) != expected:
+            raise RuntimeError(f"bug: {expected - len(seen)} planned calls have no result")
+
+    async def _work(
+        self,
+        index: int,
+        call: Call,
+        send: MemoryObjectSendStream[tuple[int, Result]],
+        lease: _Lease,
+    ) -> None:
+        self._emit(CallStarted(call))
+        started = self._clock()
+        tally = _Tally()
+        try:
+            verdict = await self._converse(call, tally, lease)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                result = _skipped(call, "interrupted while in flight; its effect is unknown")
+                result = _with_counts(result, tally, self._clock() - started)
+                await send.send((index, result))
+                self._emit(CallFinished(call, result))
+            raise
+        finally:
+            lease.release()
+        result = Result(
+            deployment=call.deployment.name,
+            operation=call.operation,
+            target=call.target,
+            outcome=verdict.outcome,
+            status=verdict.status if verdict.status is not None else tally.last_status,
+            attempts=tally.max_attempts,
+            latency_ms=(self._clock() - started) * 1000.0,
+            error=redaction.scrub(verdict.error) if verdict.error else None,
+            data=verdict.data,
+            requests=tally.requests,
+        )
+        await send.send((index, result))
+        self._emit(CallFinished(call, result))
+
+    async def _converse(self, call: Call, tally: _Tally, lease: _Lease) -> Verdict:
+        try:
+            dialect = await self.dialect_for(call.deployment)
+            conversation = call.spec.converse(dialect)
+            step: Step = next(conversation)
+            while True:
+                answer: Answer = None
+                failure: AirfleetError | None = None
+                try:
+                    if isinstance(step, Pause):
+                        # A waiting call gives its place to calls with work to do.
+                        lease.release()
+                        await anyio.sleep(step.seconds)
+                        await lease.acquire()
+                    elif isinstance(step, Request):
+                        answer = await self._request(call.deployment, dialect, step, tally)
+                    else:
+                        answer = await self._gather(call.deployment, dialect, step, tally)
+                except AirfleetError as exc:
+                    failure = exc
+                step = conversation.throw(failure) if failure else conversation.send(answer)
+        except StopIteration as done:
+            verdict: Verdict = done.value
+            return verdict
+        except AirfleetError as exc:
+            status = getattr(exc, "status", None)
+            return Verdict(Outcome.FAILED, error=str(exc), status=status)
+
+    async def _gather(
+        self, deployment: Deployment, dialect: Dialect, requests: tuple[Request, ...], tally: _Tally
+    ) -> tuple[Response, ...]:
+        """Send several requests at once (each under the limits); fail if any fails."""
+        answers: list[Response | None] = [None] * len(requests)
+        errors: list[AirfleetError] = []
+
+        async def one(i: int, request: Request) -> None:
+            try:
+                answers[i] = await self._request(deployment, dialect, request, tally)
+            except AirfleetError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for i, request in enumerate(requests):
+                group.start_soon(one, i, request)
+        if errors:
+            raise errors[0]
+        return tuple(a for a in answers if a is not None)
+
+    # -- one request, with auth, limits and retries -------------------------------
+
+    async def _request(
+        self, deployment: Deployment, dialect: Dialect, request: Request, tally: _Tally
+    ) -> Response:
+        profile = self.fleet.profile_for(deployment)
+        scope = AuthScope(deployment, profile, dialect)
+        policy = RetryPolicy(retries=deployment.retries)
+        deadline = self._clock() + policy.total_s
+        url = deployment.url + request.path
+        attempt = 0
+        retries_used = 0
+        reauthed = False
+        uncertain = False
+        while True:
+            attempt += 1
+            tally.max_attempts = max(tally.max_attempts, attempt)
+            credential = await self.auth.get(scope) if request.auth else None
+            headers = {"Authorization": credential.header} if credential else {}
+            http = HttpRequest(
+                request.method, url, request.params, headers, request.json, deployment.timeout_s
+            )
+            failure: TransportError | None = None
+            async with self.limits.slot(
+                deployment,
+                credential_key=credential.key if credential else None,
+                credential_rate=profile.max_per_second,
+            ):
+                tally.requests += 1
+                try:
+                    raw = await self._transport.send(http)
+                except TransportError as exc:
+                    failure = exc
+            can_retry = (
+                request.idempotent and retries_used < policy.retries and self._clock() < deadline
+            )
+            if failure is not None:
+                uncertain = True
+                if not can_retry:
+                    raise type(failure)(f"{failure} (after {attempt} attempts)") from failure
+                retries_used += 1
+                await self._backoff(deployment, request, attempt, str(failure), policy, None)
+                continue
+            tally.last_status = raw.status
+            response = Response(
+                status=raw.status,
+                body=raw.json(),
+                text=raw.text,
+                attempts=attempt,
+                uncertain_before=uncertain,
+                at=self._clock(),
+                headers=raw.headers,
+            )
+            if credential is not None and dialect.is_auth_failure(response):
+                # One fresh credential, one more try; a refused fresh one is final.
+                if not reauthed and self.auth.refreshable(credential):
+                    reauthed = True
+                    self.auth.invalidate(credential)
+                    continue
+                raise AuthError(
+                    f"{deployment.name} refused auth profile {profile.name!r} "
+                    f"(HTTP {raw.status}: {dialect.error_message(response)}); "
+                    "check its credentials and the user's permissions",
+                    status=raw.status,
+                )
+            if raw.status in RETRY_STATUSES and can_retry:
+                if raw.status in UNCERTAIN_STATUSES:
+                    uncertain = True
+                retries_used += 1
+                retry_after = parse_retry_after(raw.headers.get("retry-after"))
+                reason = f"HTTP {raw.status}"
+                await self._backoff(deployment, request, attempt, reason, policy, retry_after)
+                continue
+            return response
+
+    async def _backoff(
+        self,
+        deployment: Deployment,
+        request: Request,
+        attempt: int,
+        reason: str,
+        policy: RetryPolicy,
+        retry_after: float | None,
+    ) -> None:
+        delay = policy.delay(attempt, self._rng, retry_after=retry_after)
+        self._emit_retry(deployment, request, attempt, reason, delay)
+        if self._sleep_between_retries:
+            await anyio.sleep(delay)
+
+    def _emit_retry(
+        self, deployment: Deployment, request: Request, attempt: int, reason: str, delay: float
+    ) -> None:
+        self._emit(
+            AttemptFailed(deployment.name, request.method, request.path, attempt, reason, delay)
+        )
+
+
+class _Lease:
+    """One live-call place, released while the call pauses, released once at the end."""
+
+    __slots__ = ("_held", "_limiter")
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._held = False
+
+    async def acquire(self) -> None:
+        await self._limiter.acquire_on_behalf_of(self)
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._limiter.release_on_behalf_of(self)
+
+
+def _skipped(call: Call, reason: str) -> Result:
+    return Result(
+        deployment=call.deployment.name,
+        operation=call.operation,
+        target=call.target,
+        outcome=Outcome.SKIPPED,
+        error=reason,
+    )
+
+
+def _with_counts(result: Result, tally: _Tally, elapsed_s: float) -> Result:
+    return Result(
+        deployment=result.deployment,
+        operation=result.operation,
+        target=result.target,
+        outcome=result.outcome,
+        status=tally.last_status,
+        attempts=tally.max_attempts,
+        latency_ms=elapsed_s * 1000.0,
+        error=result.error,
+        data=result.data,
+        requests=tally.requests,
+    )

@@ -1,0 +1,107 @@
+"""structlog set-up (called once, by the CLI) and the engine-event log listener.
+
+Output format is a processor chain: console on a terminal, JSON otherwise.
+A redaction processor sits in the chain before rendering, so no secret
+reaches a log line even if a caller binds one by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+
+from airfleet import redaction
+from airfleet.events import AttemptFailed, CallFinished, Event, RunFinished, TokenFetched
+from airfleet.results import Outcome
+
+__all__ = ["LogFormat", "configure_logging", "log_event", "redact_processor"]
+
+LogFormat = Literal["console", "json"]
+
+# Keys whose values are always masked, whatever they hold.
+_SECRET_KEYS = frozenset(
+    {"authorization", "password", "client_secret", "token", "access_token", "secret", "headers"}
+)
+
+
+def redact_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Mask secret-named keys and any registered secret value in the event."""
+    for key, value in list(event_dict.items()):
+        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = redaction.MASK
+        elif isinstance(value, str):
+            event_dict[key] = redaction.scrub(value)
+    return event_dict
+
+
+def configure_logging(
+    *, fmt: LogFormat | None = None, verbose: bool = False, stream: TextIO | None = None
+) -> None:
+    """Configure structlog for the process: logs go to ``stream`` (stderr)."""
+    stream = stream or sys.stderr
+    if fmt is None:
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if verbose else logging.WARNING
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+_log = structlog.get_logger("airfleet")
+
+
+def log_event(event: Event) -> None:
+    """Engine listener: one info line per finished call, the rest at debug."""
+    if isinstance(event, CallFinished):
+        result = event.result
+        log = _log.bind(
+            deployment=result.deployment,
+            operation=result.operation,
+            target=result.target,
+            attempts=result.attempts,
+        )
+        if result.outcome is Outcome.OK:
+            log.info("call ok", status=result.status, latency_ms=round(result.latency_ms, 1))
+        else:
+            log.warning(f"call {result.outcome.value}", status=result.status, error=result.error)
+    elif isinstance(event, AttemptFailed):
+        _log.debug(
+            "retrying",
+            deployment=event.deployment,
+            request=f"{event.method} {event.path}",
+            attempt=event.attempt,
+            reason=event.reason,
+            delay_s=round(event.delay_s, 3),
+        )
+    elif isinstance(event, TokenFetched):
+        _log.debug("token fetched", credential=event.key, duration_s=round(event.duration_s, 3))
+    elif isinstance(event, RunFinished):
+        _log.info(
+            "run finished",
+            operation=event.operation,
+            ok=event.ok,
+            failed=event.failed,
+            skipped=event.skipped,
+            duration_s=round(event.duration_s, 3),
+        )

@@ -1,0 +1,149 @@
+"""The network boundary: a small ``Transport`` protocol and its aiohttp implementation.
+
+Only this module (and ``airfleet.sim``) imports aiohttp. aiohttp's exceptions
+are translated here, once, into :class:`~airfleet.errors.ConnectError` and
+:class:`~airfleet.errors.TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from airfleet import errors
+
+__all__ = ["AiohttpTransport", "HttpRequest", "HttpResponse", "Transport"]
+
+# Bodies past this size are cut: a fleet tool must not be knocked over by one
+# deployment answering with a 2 GB error page.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A fully resolved HTTP request."""
+
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    timeout_s: float = 30.0
+
+    def __repr__(self) -> str:
+        # Headers are left out on purpose: they carry the Authorization header.
+        return f"HttpRequest({self.method} {self.url})"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """Status, headers (lower-case names) and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool = False
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        if not self.body or self.truncated:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body[:2000].decode("utf-8", errors="replace")
+
+
+class Transport(Protocol):
+    """Sends one request and returns its answer, or raises a ``TransportError``."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """One aiohttp ``ClientSession`` for the whole run.
+
+    The connector is sized from the fleet's ``max_in_flight``: aiohttp's
+    default caps every session at 100 connections and would silently throttle
+    a wider fan-out. Redirects are not followed: a 3xx becomes an answer like
+    any other, so an Authorization header never travels to another origin.
+    """
+
+    def __init__(self, *, max_connections: int = 100, user_agent: str = "airfleet") -> None:
+        self._max_connections = max_connections
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created lazily inside the running loop: aiohttp binds a session to it.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                # We never want aiohttp's cookie jar: auth is explicit, per request.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(total=request.timeout_s)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                params=request.params or None,
+                headers=request.headers,
+                json=request.json if request.json is not None else None,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.content.read(MAX_BODY_BYTES + 1)
+                truncated = len(body) > MAX_BODY_BYTES
+                expected = resp.content_length
+                if expected is not None and len(body) < min(expected, MAX_BODY_BYTES):
+                    # aiohttp hands back what arrived when the peer closes early.
+                    raise errors.ConnectError("connection dropped in the middle of the answer")
+                return HttpResponse(
+                    status=resp.status,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    body=body[:MAX_BODY_BYTES],
+                    truncated=truncated,
+                )
+        except TimeoutError as exc:
+            raise errors.TimeoutError(f"no answer within {request.timeout_s:g} s") from exc
+        except aiohttp.InvalidURL as exc:
+            raise errors.TransportError(f"invalid URL {request.url}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.ConnectError(_describe(exc)) from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "connection dropped in the middle of the answer"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc})"
+    if isinstance(exc, aiohttp.ClientOSError | ConnectionResetError):
+        return "connection reset by the server"
+    text = str(exc) or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,234 @@
+"""Engine unit tests over a scripted transport: retries, re-auth, limits, one result per call."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import anyio
+import pytest
+
+from _mock import MockTransport, answer
+from airfleet.engine import Engine
+from airfleet.errors import ConnectError
+from airfleet.inventory import (
+    ClientCredentialsAuth,
+    Deployment,
+    Fleet,
+    FleetLimits,
+    Secret,
+    TokenAuth,
+)
+from airfleet.operations import plan_pools, plan_trigger
+from airfleet.results import Outcome
+from airfleet.transport import HttpRequest, HttpResponse
+
+pytestmark = pytest.mark.anyio
+
+POOLS = {"pools": [{"name": "default_pool", "slots": 1}], "total_entries": 1}
+
+
+def fleet(n: int = 3, *, api: str = "v2", retries: int = 4, **limits: Any) -> Fleet:
+    profile = ClientCredentialsAuth(
+        "cc", "http://auth.test/oauth/token", "id", Secret("s3cret-value")
+    )
+    deployments = tuple(
+        Deployment(
+            f"d{i}", f"http://d{i}.test", "cc", api=api, retries=retries, max_per_second=None
+        )  # type: ignore[arg-type]
+        for i in range(n)
+    )
+    return Fleet(deployments, {"cc": profile}, FleetLimits(**limits))
+
+
+def token_or(handler: Any) -> Any:
+    def route(request: HttpRequest) -> HttpResponse | Exception:
+        if request.url.endswith("/oauth/token"):
+            return answer(200, {"access_token": "tok-1", "expires_in": 3600})
+        return handler(request)
+
+    return route
+
+
+async def test_retries_503_and_records_attempts() -> None:
+    """A 503 is retried; the result is ok with attempts=2."""
+    seen: Counter[str] = Counter()
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        seen[request.url] += 1
+        return answer(503) if seen[request.url] == 1 else answer(200, POOLS)
+
+    transport = MockTransport(token_or(handler))
+    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    (result,) = report.results
+    assert result.outcome is Outcome.OK
+    assert result.attempts == 2
+    assert report.summary.retries == 1
+
+
+async def test_500_is_not_retried() -> None:
+    """A 500 is taken as final: one attempt, failed."""
+    transport = MockTransport(token_or(lambda r: answer(500, {"detail": "boom"})))
+    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.status == 500
+    assert result.attempts == 1
+    assert "boom" in (result.error or "")
+
+
+async def test_connection_errors_exhaust_retries_with_a_clear_error() -> None:
+    """No answer at all: retried `retries` times, then failed saying so."""
+    transport = MockTransport(token_or(lambda r: ConnectError("connection reset by the server")))
+    async with Engine(
+        fleet(1, retries=2), transport=transport, sleep_between_retries=False
+    ) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.attempts == 3
+    assert result.error == "connection reset by the server (after 3 attempts)"
+
+
+async def test_401_refreshes_the_token_once_and_retries() -> None:
+    """A 401 invalidates the token, fetches a new one and retries the call once."""
+    tokens = iter(["tok-1", "tok-2"])
+
+    def route(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/oauth/token"):
+            return answer(200, {"access_token": next(tokens), "expires_in": 3600})
+        if request.headers["Authorization"] == "Bearer tok-1":
+            return answer(401, {"detail": "Token Expired"})
+        return answer(200, POOLS)
+
+    transport = MockTransport(route)
+    async with Engine(fleet(1), transport=transport) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    assert report.results[0].outcome is Outcome.OK
+    assert report.summary.token_fetches == 2
+
+
+async def test_refused_fresh_token_fails_with_auth_error_and_no_secret() -> None:
+    """A fresh token refused again is final; the message names the profile, never the token."""
+
+    def route(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/oauth/token"):
+            return answer(200, {"access_token": "tok-secret-123", "expires_in": 3600})
+        return answer(401, {"detail": "Token Expired"})
+
+    async with Engine(fleet(1), transport=MockTransport(route)) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.status == 401
+    assert "refused auth profile 'cc'" in (result.error or "")
+    assert "tok-secret-123" not in repr(report)
+
+
+async def test_static_token_profile_is_not_refreshed() -> None:
+    """A ready token refused by the server fails at once (nothing to refresh)."""
+    profile = TokenAuth("t", Secret("ready-token-xyz"))
+    f = Fleet((Deployment("d0", "http://d0.test", "t", api="v2"),), {"t": profile})
+    transport = MockTransport(lambda r: answer(401, {"detail": "Not authenticated"}))
+    async with Engine(f, transport=transport) as engine:
+        report = await engine.run(plan_pools(f.deployments))
+    assert report.results[0].outcome is Outcome.FAILED
+    assert len(transport.sent) == 1
+
+
+async def test_detects_v1_when_v2_is_absent_once_per_server() -> None:
+    """api: auto asks /api/v2/version, falls back to /api/v1, and caches per server."""
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        if "/api/v2/" in request.url:
+            return answer(404, {"detail": "Not Found"})
+        if request.url.endswith("/api/v1/version"):
+            return answer(200, {"version": "2.11.2"})
+        return answer(200, POOLS)
+
+    transport = MockTransport(token_or(handler))
+    async with Engine(fleet(2, api="auto"), transport=transport) as engine:
+        await engine.run(plan_pools(engine.fleet.deployments))
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    assert all(r.outcome is Outcome.OK for r in report.results)
+    versions = [r.url for r in transport.sent if r.url.endswith("/version")]
+    assert sorted(versions) == sorted(
+        f"http://d{i}.test/api/{v}/version" for i in range(2) for v in ("v1", "v2")
+    )
+    assert engine.known_version(engine.fleet.deployments[0]) == "2.11.2"
+
+
+class SlowTransport(MockTransport):
+    """Holds each request for a moment and records the most concurrent."""
+
+    def __init__(self) -> None:
+        super().__init__(token_or(lambda r: answer(200, POOLS)))
+        self.now = 0
+        self.peak = 0
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await anyio.sleep(0.001)
+            return await super().send(request)
+        finally:
+            self.now -= 1
+
+
+async def test_fleet_in_flight_cap_holds_and_every_call_gets_one_result() -> None:
+    """1,000 calls with max_in_flight=16: never more than 16 at once, 1,000 results."""
+    transport = SlowTransport()
+    async with Engine(fleet(1000, max_in_flight=16), transport=transport) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    assert transport.peak <= 16
+    assert len(report.results) == 1000
+    assert len({r.deployment for r in report.results}) == 1000
+    assert report.summary.ok == 1000
+    assert report.summary.token_fetches == 1
+
+
+async def test_stop_skips_unstarted_calls_and_still_reports_each() -> None:
+    """A stop mid-run: no new calls, the rest skipped, one result each, exit 130."""
+    stop = anyio.Event()
+    transport = SlowTransport()
+    seen = 0
+
+    def on_result(_: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 10:
+            stop.set()
+
+    async with Engine(fleet(200, max_in_flight=4), transport=transport, grace_s=5) as engine:
+        report = await engine.run(
+            plan_pools(engine.fleet.deployments), on_result=on_result, stop=stop
+        )
+    assert len(report.results) == 200
+    assert report.summary.skipped >= 150
+    assert report.summary.exit_code == 130
+    assert all(r.error for r in report.results if r.outcome is Outcome.SKIPPED)
+
+
+async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
+    """POST lands but the answer is lost; the retry's 409 plus GET is one ok run."""
+    runs: set[str] = set()
+
+    def handler(request: HttpRequest) -> HttpResponse | Exception:
+        if request.method == "POST":
+            run_id = request.json["dag_run_id"]
+            if run_id in runs:
+                return answer(409, {"detail": {"reason": "Unique constraint violation"}})
+            runs.add(run_id)
+            return ConnectError("connection dropped in the middle of the answer")
+        return answer(200, {"dag_run_id": sorted(runs)[0], "state": "queued", "logical_date": None})
+
+    transport = MockTransport(token_or(handler))
+    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+        report = await engine.run(plan_trigger(engine.fleet.deployments, ["etl"]))
+    (result,) = report.results
+    assert result.outcome is Outcome.OK
+    assert result.data["already_existed"] is False
+    assert len(runs) == 1
