@@ -1,0 +1,229 @@
+"""The simulator's HTTP surface: one catch-all route per area, dispatched by hand.
+
+aiohttp's router would be fine for a few routes; with 10,000 deployments and
+thousands of requests a second, one regex-free split of the path is cheaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from airfleet.sim import endpoints
+from airfleet.sim.responses import drop_connection, problem, reply
+from airfleet.sim.state import SimDeployment
+
+if TYPE_CHECKING:
+    from airfleet.sim.simulator import Simulator
+
+__all__ = ["build_app"]
+
+V2_GONE = {
+    "error": "/api/v1 has been removed in Airflow 3, "
+    "please use its upgraded version /api/v2 instead."
+}
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(sim: Simulator) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    handler = _Handler(sim)
+    app.router.add_route("*", "/d/{name}/{tail:.*}", handler.deployment)
+    app.router.add_post("/oauth/token", handler.oauth_token)
+    app.router.add_get("/_sim/stats", handler.stats)
+    app.router.add_post("/_sim/reset_stats", handler.reset_stats)
+    app.router.add_post("/_sim/revoke", handler.revoke)
+    app.router.add_patch("/_sim/faults", handler.set_faults)
+    return app
+
+
+class _Handler:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    # -- control endpoints ------------------------------------------------------------
+
+    async def stats(self, request: web.Request) -> web.Response:
+        detail = request.query.get("detail", "1") != "0"
+        return reply(200, self.sim.stats(detail=detail))
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.sim.reset_stats()
+        return reply(200, {"ok": True})
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        self.sim.revoke_all_tokens()
+        return reply(200, {"ok": True})
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        try:
+            changes = await request.json()
+            self.sim.set_faults(**changes)
+        except (ValueError, TypeError) as exc:
+            return reply(400, {"detail": str(exc)})
+        return reply(200, {"ok": True})
+
+    # -- token endpoints --------------------------------------------------------------
+
+    def _token_outage(self) -> bool:
+        faults = self.sim.faults
+        if faults.token_outage_s <= 0:
+            return False
+        since = time.monotonic() - self.sim.started_at
+        start = faults.token_outage_start_s
+        return start <= since < start + faults.token_outage_s
+
+    async def oauth_token(self, request: web.Request) -> web.Response:
+        if self._token_outage():
+            self.sim.stats_.token_fetch_failures += 1
+            return reply(503, {"error": "temporarily_unavailable"})
+        body = await _json_body(request)
+        creds = self.sim.credentials
+        good = (
+            isinstance(body, dict)
+            and body.get("client_id") == creds.client_id
+            and body.get("client_secret") == creds.client_secret
+            and body.get("grant_type", "client_credentials") == "client_credentials"
+        )
+        if not good:
+            self.sim.stats_.token_fetch_failures += 1
+            return reply(401, {"error": "access_denied", "error_description": "Unauthorized"})
+        self.sim.stats_.oauth_fetches += 1
+        token = self.sim.tokens.issue_oauth(time.time())
+        ttl = self.sim.faults.token_ttl_s
+        return reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl})
+
+    async def _jwt_token(self, request: web.Request, dep: SimDeployment) -> web.Response:
+        if dep.api != "v2":
+            return reply(404, {"detail": "Not Found"})
+        if self._token_outage():
+            self.sim.stats_.token_fetch_failures += 1
+            return reply(503, {"detail": "Service Unavailable"})
+        body = await _json_body(request)
+        creds = self.sim.credentials
+        if not (
+            isinstance(body, dict)
+            and body.get("username") == creds.username
+            and body.get("password") == creds.password
+        ):
+            self.sim.stats_.token_fetch_failures += 1
+            return reply(401, {"detail": "Invalid credentials"})
+        self.sim.stats_.jwt_fetches[dep.name] += 1
+        token = self.sim.tokens.issue_jwt(
+            dep.name, dep.jwt_secret, time.time(), self.sim.faults.token_ttl_s
+        )
+        return reply(201, {"access_token": token})
+
+    # -- deployments ------------------------------------------------------------------
+
+    async def deployment(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        dep = self.sim.deployments.get(name)
+        if dep is None:
+            return reply(404, {"detail": f"no simulated deployment {name!r}"})
+        stats = self.sim.stats_
+        stats.arrive(name, time.monotonic())
+        try:
+            return await self._serve(request, dep)
+        finally:
+            stats.leave(name)
+
+    async def _serve(self, request: web.Request, dep: SimDeployment) -> web.StreamResponse:
+        sim = self.sim
+        faults = sim.faults
+        if faults.latency_ms or faults.latency_spread_ms:
+            spread = faults.latency_spread_ms
+            delay = faults.latency_ms + (sim.rng.uniform(-spread, spread) if spread else 0.0)
+            await asyncio.sleep(max(0.0, delay) / 1000.0)
+        tail = request.match_info["tail"]
+        if tail == "auth/token" and request.method == "POST":
+            return await self._jwt_token(request, dep)
+        parts = tail.split("/")
+        if len(parts) < 2 or parts[0] != "api" or parts[1] not in ("v1", "v2"):
+            return reply(404, {"detail": "Not Found"})
+        if parts[1] != dep.api:
+            if dep.api == "v2":
+                return reply(404, V2_GONE)
+            return reply(404, problem(404, "Not Found", "The requested URL was not found."))
+        route = parts[2:]
+        public = route in (["version"], ["health"], ["monitor", "health"])
+        injected = self._inject(dep)
+        if injected is not None:
+            return await injected(request)
+        if not public:
+            refusal = self._authenticate(request, dep)
+            if refusal is not None:
+                return refusal
+        api = endpoints.Api(sim, dep, request)
+        response = await api.dispatch(request.method, route)
+        if sim.rng.random() < faults.slow_rate:
+            sim.stats_.faults["slow"] += 1
+            await asyncio.sleep(faults.slow_s)
+        return response
+
+    def _inject(self, dep: SimDeployment) -> Answer | None:
+        """A fault that answers instead of the API, or None."""
+        sim = self.sim
+        faults = sim.faults
+        if faults.rate_limit_per_s is not None:
+            window = sim.limit_windows[dep.name]
+            if window.count(time.monotonic()) >= faults.rate_limit_per_s:
+                sim.stats_.faults["rate_limited"] += 1
+                body = (
+                    {"detail": "Rate limit exceeded"}
+                    if dep.api == "v2"
+                    else problem(429, "Too Many Requests", "Rate limit exceeded")
+                )
+
+                async def too_many(_: web.Request) -> web.Response:
+                    return reply(429, body, {"Retry-After": "1"})
+
+                return too_many
+            window.arrive(time.monotonic())
+        if faults.error_rate and sim.rng.random() < faults.error_rate:
+            sim.stats_.faults["error"] += 1
+            status = sim.rng.choice((500, 502, 503))
+
+            async def error(_: web.Request) -> web.Response:
+                return reply(status, {"detail": "simulated server error"})
+
+            return error
+        if faults.reset_rate and sim.rng.random() < faults.reset_rate:
+            sim.stats_.faults["reset"] += 1
+            return drop_connection
+        return None
+
+    def _authenticate(self, request: web.Request, dep: SimDeployment) -> web.Response | None:
+        sim = self.sim
+        verdict = sim.tokens.check(
+            request.headers.get("Authorization"),
+            deployment=dep.name,
+            api=dep.api,
+            secret=dep.jwt_secret,
+            now=time.time(),
+            ttl=sim.faults.token_ttl_s,
+        )
+        if verdict.result == "ok":
+            sim.stats_.credential(verdict.label, time.monotonic())
+            return None
+        sim.stats_.auth_failures += 1
+        if dep.api == "v1":
+            status = sim.v1_auth_failure_status
+            title = "Unauthorized" if status == 401 else "Forbidden"
+            return reply(status, problem(status, title, None))
+        if verdict.result == "missing":
+            return reply(401, {"detail": "Not authenticated"})
+        if verdict.result == "expired":
+            return reply(401, {"detail": "Token Expired"})
+        return reply(403, {"detail": "Invalid JWT token"})
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None

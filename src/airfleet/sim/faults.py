@@ -1,0 +1,38 @@
+"""Faults the simulator can inject, each a constructor argument and an ``airfleet sim`` flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Faults"]
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What goes wrong, and how often. Everything is off by default.
+
+    Rates are fractions of API requests (``/d/<name>/api/...``). An injected
+    error, 429, reset or slow answer does not act, except ``slow`` (the server
+    acts, then answers too late) and ``commit_then_fail`` (trigger POSTs only:
+    the run is recorded, then the client gets a 503 or a dropped connection).
+    """
+
+    latency_ms: float = 0.0
+    latency_spread_ms: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_per_s: float | None = None
+    reset_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_s: float = 60.0
+    commit_then_fail_rate: float = 0.0
+    token_ttl_s: float = 3600.0
+    token_outage_start_s: float = 0.0
+    token_outage_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "reset_rate", "slow_rate", "commit_then_fail_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        if self.token_ttl_s <= 0:
+            raise ValueError("token_ttl_s must be positive")

@@ -1,0 +1,271 @@
+"""The simulated fleet: N Airflow deployments in one aiohttp server."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+import yaml
+from aiohttp import web
+
+from airfleet.sim.app import build_app
+from airfleet.sim.faults import Faults
+from airfleet.sim.state import Pool, SimDag, SimDeployment
+from airfleet.sim.stats import Stats, Window
+from airfleet.sim.tokens import SimCredentials, TokenBook
+
+__all__ = ["SimServer", "Simulator", "serve_forever"]
+
+DEFAULT_DAGS = ("example_etl", "refresh_dims", "nightly_load", "always_fails", "hello")
+ENVIRONMENTS = ("prod", "staging", "dev")
+REGIONS = ("eu", "us")
+ENV_VARS = {
+    "client_secret": "AIRFLEET_SIM_CLIENT_SECRET",
+    "api_token": "AIRFLEET_SIM_TOKEN",
+    "password": "AIRFLEET_SIM_PASSWORD",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimServer:
+    """Where a running simulator listens."""
+
+    url: str
+    port: int
+
+    def deployment_url(self, name: str) -> str:
+        return f"{self.url}/d/{name}"
+
+
+class Simulator:
+    """N simulated deployments, their faults and what the server saw.
+
+    Deployment ``i`` is named ``{name_prefix}-{i:04d}``; its tags are one of
+    prod/staging/dev (``i % 3``), one of eu/us (``i % 2``) and its API. With
+    ``api="mixed"`` even deployments speak v2 (Airflow 3), odd ones v1.
+    """
+
+    def __init__(
+        self,
+        *,
+        deployments: int = 25,
+        api: Literal["v1", "v2", "mixed"] | str = "mixed",
+        faults: Faults | None = None,
+        seed: int = 0,
+        dags: Sequence[str] = DEFAULT_DAGS,
+        extra_dags: int = 0,
+        failing_dags: Sequence[str] = ("always_fails",),
+        run_queued_s: float = 0.2,
+        run_duration_s: float = 1.0,
+        pool_slots: int = 128,
+        name_prefix: str = "dep",
+        v1_auth_failure_status: Literal[401, 403] = 403,
+    ) -> None:
+        if api not in ("v1", "v2", "mixed"):
+            raise ValueError(f"api must be v1, v2 or mixed, not {api!r}")
+        self.faults = faults or Faults()
+        self.rng = random.Random(seed)
+        self.run_queued_s = run_queued_s
+        self.run_duration_s = run_duration_s
+        self.v1_auth_failure_status = v1_auth_failure_status
+        secret_rng = random.Random(f"credentials-{seed}")
+        self.credentials = SimCredentials(
+            client_id="airfleet-sim-client",
+            client_secret="sim-secret-" + _hex(secret_rng, 16),
+            audience="astronomer-ee",
+            api_token="sim-api-token-" + _hex(secret_rng, 16),
+            username="admin",
+            password="sim-password-" + _hex(secret_rng, 8),
+        )
+        self.tokens = TokenBook(self.credentials)
+        self.stats_ = Stats()
+        self.limit_windows: defaultdict[str, Window] = defaultdict(Window)
+        self.run_log: dict[str, dict[str, list[str]]] = {}
+        self.started_at = time.monotonic()
+        all_dags = [*dags, *(f"dag_{i:04d}" for i in range(extra_dags))]
+        self.deployments: dict[str, SimDeployment] = {}
+        for i in range(deployments):
+            name = f"{name_prefix}-{i:04d}"
+            dialect: Literal["v1", "v2"] = ("v2" if i % 2 == 0 else "v1") if api == "mixed" else api
+            dep = SimDeployment(
+                name=name,
+                api=dialect,
+                tags=(ENVIRONMENTS[i % 3], REGIONS[i % 2], dialect),
+                jwt_secret=secret_rng.randbytes(32),
+            )
+            for dag_id in all_dags:
+                dep.dags[dag_id] = SimDag(dag_id, fails=dag_id in failing_dags)
+            dep.pools["default_pool"] = Pool(
+                "default_pool",
+                pool_slots,
+                "Default pool",
+                occupied=self.rng.randrange(0, 4),
+                queued=self.rng.randrange(0, 3),
+            )
+            self.deployments[name] = dep
+
+    # -- facts --------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.deployments)
+
+    def api_of(self, name: str) -> str:
+        return self.deployments[name].api
+
+    def health_body(self) -> dict[str, Any]:
+        beat = "2026-11-24T00:00:00+00:00"
+        return {
+            "metadatabase": {"status": "healthy"},
+            "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": beat},
+            "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": beat},
+            "dag_processor": {"status": "healthy", "latest_dag_processor_heartbeat": beat},
+        }
+
+    def stats(self, *, detail: bool = True) -> dict[str, Any]:
+        """What the server saw (the body of ``GET /_sim/stats``)."""
+        data = self.stats_.snapshot()
+        data["runs"] = {
+            name: {dag: len(ids) for dag, ids in per_dag.items()}
+            for name, per_dag in self.run_log.items()
+        }
+        if detail:
+            data["run_ids"] = {name: dict(per_dag) for name, per_dag in self.run_log.items()}
+            data["pools"] = {
+                name: {
+                    p.name: {
+                        "slots": p.slots,
+                        "description": p.description,
+                        "include_deferred": p.include_deferred,
+                    }
+                    for p in dep.pools.values()
+                }
+                for name, dep in self.deployments.items()
+            }
+            data["paused"] = {
+                name: {d.dag_id: d.is_paused for d in dep.dags.values()}
+                for name, dep in self.deployments.items()
+            }
+        return data
+
+    # -- changes for tests ----------------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        self.stats_.reset()
+
+    def set_pool(
+        self,
+        deployment: str,
+        name: str,
+        *,
+        slots: int,
+        description: str = "",
+        include_deferred: bool = False,
+        occupied: int = 0,
+        queued: int = 0,
+    ) -> None:
+        pool = Pool(name, slots, description, include_deferred, occupied, queued)
+        self.deployments[deployment].pools[name] = pool
+
+    def delete_pool(self, deployment: str, name: str) -> None:
+        self.deployments[deployment].pools.pop(name, None)
+
+    def set_paused(self, deployment: str, dag_id: str, paused: bool) -> None:
+        self.deployments[deployment].dags[dag_id].is_paused = paused
+
+    def set_faults(self, **changes: Any) -> None:
+        self.faults = dataclasses.replace(self.faults, **changes)
+
+    def revoke_all_tokens(self) -> None:
+        self.tokens.revoke_all(time.time())
+
+    # -- configuration for clients --------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """Environment variables the written fleet.yaml reads its secrets from."""
+        return {var: getattr(self.credentials, field) for field, var in ENV_VARS.items()}
+
+    def fleet_yaml(
+        self,
+        base_url: str,
+        *,
+        auth: Literal["oauth", "token", "password"] = "oauth",
+        api: Literal["auto", "declared"] = "auto",
+        extra_defaults: dict[str, Any] | None = None,
+    ) -> str:
+        """A fleet.yaml (shared/DESIGN.md format) for this simulator at ``base_url``."""
+        profiles: dict[str, Any] = {
+            "oauth": {
+                "kind": "client-credentials",
+                "token_url": f"{base_url}/oauth/token",
+                "client_id": self.credentials.client_id,
+                "client_secret": "${" + ENV_VARS["client_secret"] + "}",
+                "audience": self.credentials.audience,
+            },
+            "token": {"kind": "token", "token": "${" + ENV_VARS["api_token"] + "}"},
+            "password": {
+                "kind": "password",
+                "username": self.credentials.username,
+                "password": "${" + ENV_VARS["password"] + "}",
+            },
+        }
+        defaults: dict[str, Any] = {"auth": auth, "api": "auto"}
+        defaults.update(extra_defaults or {})
+        deployments = []
+        for dep in self.deployments.values():
+            entry: dict[str, Any] = {
+                "name": dep.name,
+                "url": f"{base_url}/d/{dep.name}",
+                "tags": list(dep.tags),
+            }
+            if api == "declared":
+                entry["api"] = dep.api
+            deployments.append(entry)
+        document = {
+            "version": 1,
+            "defaults": defaults,
+            "auth": {auth: profiles[auth]},
+            "deployments": deployments,
+        }
+        return yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
+
+    # -- serving ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[SimServer]:
+        """Serve on ``host:port`` (0 = a free port) for the duration of the block."""
+        runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+        await site.start()
+        try:
+            bound = int(runner.addresses[0][1]) if runner.addresses else port
+            self.started_at = time.monotonic()
+            yield SimServer(f"http://{host}:{bound}", bound)
+        finally:
+            await runner.cleanup()
+
+
+async def serve_forever(
+    sim: Simulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until cancelled (Ctrl-C in ``airfleet sim``)."""
+    async with sim.running(host=host, port=port) as server:
+        if on_ready is not None:
+            on_ready(server.url)
+        await anyio.sleep_forever()
+
+
+def _hex(rng: random.Random, n: int) -> str:
+    return rng.randbytes(n).hex()
