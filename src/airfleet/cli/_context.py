@@ -1,0 +1,174 @@
+"""What every command shares: loading the fleet, selecting, running, reporting."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import anyio
+import click
+from rich.console import Console
+
+from airfleet.cli._dry_run import print_plan
+from airfleet.cli._progress import ProgressListener
+from airfleet.engine import Engine, RunReport
+from airfleet.errors import UsageError
+from airfleet.inventory import Deployment, Fleet, load_fleet
+from airfleet.logs import log_event
+from airfleet.plan import Plan
+from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
+from airfleet.selection import select
+
+__all__ = ["CliContext", "report_options", "run_options", "select_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SUFFIX_FORMATS: dict[str, ReportFormat] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".xml": "junit",
+    ".md": "markdown",
+    ".csv": "csv",
+    ".txt": "table",
+}
+
+
+def select_option(func: F) -> F:
+    return click.option(
+        "-s",
+        "--select",
+        "selectors",
+        multiple=True,
+        metavar="SELECT",
+        help="tag:prod, name:prod-*; comma = or, repeat -s = and. Default: every deployment.",
+    )(func)
+
+
+def report_options(func: F) -> F:
+    func = click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Write the report to FILE (format from its suffix unless --report).",
+    )(func)
+    return click.option(
+        "--report",
+        "report_format",
+        type=click.Choice(FORMATS),
+        help="Report format (default: table on a terminal, json otherwise).",
+    )(func)
+
+
+def run_options(func: F) -> F:
+    return click.option(
+        "--dry-run", is_flag=True, help="Print the requests this would send; send nothing."
+    )(func)
+
+
+@dataclass
+class CliContext:
+    """Per-invocation state: the config path, verbosity and the consoles."""
+
+    config_path: str
+    verbose: bool = False
+    stdout: Console = field(default_factory=lambda: Console(soft_wrap=False))
+    stderr: Console = field(default_factory=lambda: Console(stderr=True))
+
+    def fleet(self) -> Fleet:
+        return load_fleet(self.config_path)
+
+    def selected(self, fleet: Fleet, selectors: Sequence[str]) -> tuple[Deployment, ...]:
+        return select(fleet.deployments, selectors)
+
+    def execute(
+        self,
+        fleet: Fleet,
+        plan: Plan,
+        *,
+        report_format: ReportFormat | None,
+        output: str | None,
+        dry_run: bool = False,
+    ) -> int:
+        """Run (or dry-run) a plan, write its report, return the exit code."""
+        if not plan.calls:
+            raise UsageError("nothing to do: the plan has no calls")
+        fmt = self._format(report_format, output)
+        if dry_run:
+            print_plan(plan, console=self.stdout, as_json=fmt not in ("table", "markdown"))
+            return 0
+        out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+        try:
+            return anyio.run(self._run, fleet, plan, fmt, out, output)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+
+    def _format(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
+        if report_format is not None:
+            return report_format
+        if output is not None:
+            return _SUFFIX_FORMATS.get(Path(output).suffix.lower(), "json")
+        return default_format(is_terminal=self.stdout.is_terminal)
+
+    async def _run(
+        self, fleet: Fleet, plan: Plan, fmt: ReportFormat, out: TextIO, output: str | None
+    ) -> int:
+        report = await self._run_plan(fleet, plan, fmt, out)
+        if fmt != "jsonl":
+            console = self.stdout if out is sys.stdout else None
+            render(fmt, summary=report.summary, results=report.results, out=out, console=console)
+        if output:
+            s = report.summary
+            self.stderr.print(
+                f"{s.operation}: {s.ok} ok, {s.failed} failed, {s.skipped} skipped "
+                f"of {s.total}; report written to {output}"
+            )
+        return report.summary.exit_code
+
+    async def _run_plan(
+        self, fleet: Fleet, plan: Plan, fmt: ReportFormat, out: TextIO
+    ) -> RunReport:
+        stop = anyio.Event()
+        jsonl = JsonlWriter(out) if fmt == "jsonl" else None
+        progress = ProgressListener(self.stderr, total=len(plan), operation=plan.operation)
+        async with (
+            Engine(fleet, listeners=[log_event, progress]) as engine,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(_stop_on_signal, stop)
+            group.start_soon(progress.run)
+            try:
+                report = await engine.run(
+                    plan, on_result=jsonl.write_result if jsonl else None, stop=stop
+                )
+            finally:
+                progress.close()
+            group.cancel_scope.cancel()
+        if jsonl is not None:
+            jsonl.write_summary(report.summary)
+        return report
+
+
+async def _stop_on_signal(stop: anyio.Event) -> None:
+    """First SIGINT/SIGTERM: stop starting calls, finish the report. Second: exit now."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if stop.is_set():
+                sys.stderr.write("airfleet: interrupted again, exiting without a report\n")
+                sys.stderr.flush()
+                raise SystemExit(130)
+            sys.stderr.write(
+                "airfleet: stopping: no new calls; finishing those in flight "
+                "(interrupt again to exit at once)\n"
+            )
+            sys.stderr.flush()
+            stop.set()
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, default=str)
