@@ -183,12 +183,15 @@ def _in_data(data: Any, loc: Path_) -> Path_:
     out: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
+        last = index == len(loc) - 1
         in_dict = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_dict or in_list:
+        # Descend only into containers before the last part: a union tag
+        # ("token") can share its name with a scalar field.
+        if (in_dict or in_list) and (last or isinstance(node[part], dict | list)):
             node = node[part]
             out.append(part)
-        elif index == len(loc) - 1:
+        elif last:
             out.append(part)  # a missing or unknown key: keep its name
     return tuple(out)
 

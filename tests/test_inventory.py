@@ -1,0 +1,269 @@
+"""fleet.yaml loading: defaults, env vars, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airfleet.errors import ConfigError
+from airfleet.inventory import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_PER_SECOND,
+    ClientCredentialsAuth,
+    PasswordAuth,
+    TokenAuth,
+    load_fleet,
+    parse_fleet,
+)
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ENV = {
+    "ASTRO_API_TOKEN": "tok-abcdef-123",
+    "ASTRO_API_KEY_ID": "key-id",
+    "ASTRO_API_KEY_SECRET": "key-secret-123",
+    "AIRFLOW_PASSWORD": "pw-abcdef-123",
+}
+
+MINIMAL = """\
+version: 1
+auth:
+  t:
+    kind: token
+    token: ${TOKEN}
+deployments:
+  - name: a
+    url: https://a.example.com/x/
+"""
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse_fleet(
+            text, source="fleet.yaml", env=env if env is not None else {"TOKEN": "t0ken-xyz"}
+        )
+    return caught.value
+
+
+def test_example_configs_load() -> None:
+    """configs/fleet.yaml and configs/fleet.local.yaml load with their variables set."""
+    fleet = load_fleet(CONFIGS / "fleet.yaml", env=ENV)
+    assert [d.name for d in fleet.deployments][:2] == ["prod-eu", "prod-us"]
+    assert isinstance(fleet.auth["astro-token"], TokenAuth)
+    assert fleet.limits.max_per_second == 50
+    local = load_fleet(CONFIGS / "fleet.local.yaml", env=ENV)
+    assert isinstance(local.auth["local"], PasswordAuth)
+    assert local.deployments[1].api == "v1"
+
+
+def test_minimal_fleet_takes_defaults() -> None:
+    """Only version, deployments and the used profile are required; the rest defaults."""
+    fleet = parse_fleet(MINIMAL, env={"TOKEN": "t0ken-xyz"})
+    (d,) = fleet.deployments
+    assert d.url == "https://a.example.com/x"
+    assert d.auth == "t"
+    assert d.max_in_flight == DEFAULT_MAX_IN_FLIGHT
+    assert d.max_per_second == DEFAULT_MAX_PER_SECOND
+    assert d.api == "auto"
+    assert fleet.limits.max_per_second is None
+
+
+def test_explicit_null_rate_means_unlimited() -> None:
+    """max_per_second: null on a deployment lifts the default limit."""
+    text = MINIMAL + "    max_per_second: null\n"
+    assert parse_fleet(text, env={"TOKEN": "x"}).deployments[0].max_per_second is None
+
+
+def test_unset_variable_names_variable_and_line() -> None:
+    """An unset ${VAR} is an error with the variable, file and line."""
+    error = error_of(MINIMAL, env={})
+    assert error.line == 5
+    assert error.file == "fleet.yaml"
+    assert "TOKEN is not set" in str(error)
+    assert str(error).startswith("fleet.yaml:5: auth.t.token:")
+
+
+def test_variable_default_is_used() -> None:
+    """${VAR:-default} falls back to the default."""
+    text = MINIMAL.replace("${TOKEN}", "${TOKEN:-fallback-token}")
+    fleet = parse_fleet(text, env={})
+    profile = fleet.auth["t"]
+    assert isinstance(profile, TokenAuth)
+    assert profile.token.reveal() == "fallback-token"
+
+
+def test_unused_profile_needs_no_variables() -> None:
+    """A profile no deployment uses may reference variables that are not set."""
+    text = MINIMAL.replace(
+        "deployments:",
+        "  prod:\n    kind: token\n    token: ${PROD_TOKEN}\ndefaults:\n  auth: t\ndeployments:",
+    )
+    assert parse_fleet(text, env={"TOKEN": "x"}).deployments[0].auth == "t"
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    """A typo'd key is an error on its own line with a did-you-mean."""
+    error = error_of(MINIMAL + "    max_per_secnd: 3\n")
+    assert error.line == 9
+    assert "unknown key 'max_per_secnd' (did you mean 'max_per_second'?)" in str(error)
+    assert error.key == "deployments[0].max_per_secnd"
+
+
+def test_unknown_key_in_profile_is_checked_against_its_kind() -> None:
+    """Keys of an auth profile are checked against that profile's kind."""
+    error = error_of(
+        MINIMAL.replace("    token: ${TOKEN}", "    token: ${TOKEN}\n    client_id: x")
+    )
+    assert "unknown key 'client_id'" in str(error)
+    assert error.line == 6
+
+
+def test_wrong_type_names_the_key_and_line() -> None:
+    """A wrong type points at the key's line."""
+    error = error_of(MINIMAL + "    max_in_flight: lots\n")
+    assert error.line == 9
+    assert error.key == "deployments[0].max_in_flight"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://x.example.com", "is not an http(s) URL"),
+        ("not a url", "is not an http(s) URL"),
+        ("http://prod.example.com", "plain http to a non-loopback host"),
+        ("https://x.example.com/?a=1", "leave out the query"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    """URLs must be http(s); plain http only to loopback unless allow_insecure."""
+    error = error_of(MINIMAL.replace("https://a.example.com/x/", url))
+    assert message in str(error)
+    assert error.line == 8
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost", "[::1]:80", "127.1.2.3"])
+def test_plain_http_to_loopback_is_fine(host: str) -> None:
+    """Loopback needs no allow_insecure."""
+    parse_fleet(MINIMAL.replace("https://a.example.com/x/", f"http://{host}"), env={"TOKEN": "x"})
+
+
+def test_allow_insecure_permits_plain_http() -> None:
+    """allow_insecure: true on the deployment permits http to other hosts."""
+    text = (
+        MINIMAL.replace("https://a.example.com/x/", "http://prod.internal")
+        + "    allow_insecure: true\n"
+    )
+    assert parse_fleet(text, env={"TOKEN": "x"}).deployments[0].allow_insecure
+
+
+def test_duplicate_deployment_names_point_at_both() -> None:
+    """Two deployments with one name: the error names the second line and the first."""
+    error = error_of(MINIMAL + "  - name: a\n    url: https://b.example.com\n")
+    assert error.line == 9
+    assert "duplicate deployment name 'a' (first at line 7)" in str(error)
+
+
+def test_missing_auth_profile_suggests_a_name() -> None:
+    """A deployment naming an unknown profile gets a did-you-mean."""
+    error = error_of(MINIMAL + "    auth: tt\n")
+    assert "auth profile 'tt' is not defined (did you mean 't'?)" in str(error)
+    assert error.line == 9
+
+
+def test_malformed_yaml_has_a_line() -> None:
+    """Broken YAML is a ConfigError at its line, not a yaml exception."""
+    error = error_of("version: 1\ndeployments:\n  - name: [a\n")
+    assert error.line is not None
+    assert "not valid YAML" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the file is empty"),
+        ("- 1\n- 2\n", "top level must be a mapping"),
+        ("version: 2\ndeployments: []\n", "version"),
+        ("version: 1\n", "deployments: is required"),
+        ("version: 1\nversion: 1\n", "duplicate key 'version'"),
+    ],
+)
+def test_structural_errors(text: str, message: str) -> None:
+    """Empty files, wrong shapes and wrong versions are one-line ConfigErrors."""
+    assert message in str(error_of(text))
+
+
+def test_missing_file_says_how_to_point_elsewhere(tmp_path: Path) -> None:
+    """A missing file names the path and the -c / $AIRFLEET_CONFIG fix."""
+    with pytest.raises(ConfigError, match="AIRFLEET_CONFIG") as caught:
+        load_fleet(tmp_path / "nope.yaml")
+    assert "nope.yaml" in str(caught.value)
+
+
+def test_secrets_never_appear_in_errors_or_reprs() -> None:
+    """A secret of the wrong type is not echoed; Secret and Fleet reprs hide values."""
+    text = MINIMAL.replace("${TOKEN}", "[s3cr3t-list-value]")
+    assert "s3cr3t" not in str(error_of(text))
+    fleet = parse_fleet(
+        "version: 1\nauth:\n  c:\n    kind: client-credentials\n    token_url: https://auth.example.com/t\n"
+        "    client_id: id\n    client_secret: ${S}\ndeployments:\n  - name: a\n    url: https://a.example.com\n",
+        env={"S": "super-secret-value"},
+    )
+    profile = fleet.auth["c"]
+    assert isinstance(profile, ClientCredentialsAuth)
+    assert "super-secret-value" not in repr(fleet.auth) + str(profile.client_secret) + repr(profile)
+    assert profile.client_secret.reveal() == "super-secret-value"
+
+
+def test_single_profile_is_the_default() -> None:
+    """With exactly one profile and no defaults.auth, deployments use it."""
+    assert parse_fleet(MINIMAL, env={"TOKEN": "x"}).deployments[0].auth == "t"
+
+
+def test_two_profiles_without_default_is_an_error() -> None:
+    """With several profiles, a deployment must say which it uses."""
+    text = MINIMAL.replace("deployments:", "  u:\n    kind: token\n    token: y\ndeployments:")
+    assert "no auth profile" in str(error_of(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_only_ever_raises_config_error(text: str) -> None:
+    """Fuzz: whatever the text, the loader returns a Fleet or raises ConfigError."""
+    with contextlib.suppress(ConfigError):
+        parse_fleet(text, env={})
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"version": st.sampled_from([1, 2, "1"])},
+        optional={
+            "deployments": _values,
+            "auth": _values,
+            "defaults": _values,
+            "limits": _values,
+            "extra": _values,
+        },
+    )
+)
+def test_arbitrary_structures_only_ever_raise_config_error(document: dict[str, object]) -> None:
+    """Fuzz: YAML-shaped documents of any structure give a Fleet or a ConfigError."""
+    import yaml
+
+    with contextlib.suppress(ConfigError):
+        parse_fleet(yaml.safe_dump(document), env={})
