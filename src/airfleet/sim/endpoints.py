@@ -60,7 +60,7 @@ class Api:
 
     def invalid(self, field: str, message: str, kind: str = "value_error") -> web.Response:
         if self.v2:
-            item = {"type": kind, "loc": ["body", field], "msg": message, "input": None}
+            item = {"type": kind, "loc": ["body", field], "msg": message, "input": {}}
             return self.reply(422, {"detail": [item]})
         return self.error(400, f"{{'{field}': ['{message}']}}", "Bad Request")
 

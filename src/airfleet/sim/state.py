@@ -101,6 +101,9 @@ class SimDeployment:
                     for t in dag.tags
                 ],
                 timetable_partitioned=False,
+                # Required by apache-airflow-client 3.3.2's DAGResponse model.
+                timetable_periodic=False,
+                is_backfillable=False,
                 timetable_summary=None,
                 timetable_description="Never, external triggers only",
                 max_consecutive_failed_dag_runs=0,
@@ -108,6 +111,8 @@ class SimDeployment:
                 bundle_version=None,
                 relative_fileloc=f"{dag.dag_id}.py",
                 last_parsed_time="2026-11-24T00:00:00Z",
+                last_parse_duration=0.01,
+                allowed_run_types=None,
                 last_expired=None,
                 next_dagrun_logical_date=None,
                 next_dagrun_run_after=None,
