@@ -21,6 +21,8 @@ __all__ = ["Located", "config_error_from", "did_you_mean", "load_located", "subs
 
 Path_ = tuple[str | int, ...]
 _MAX_DEPTH = 64
+# libyaml's parser, where installed, reads a 10,000-deployment fleet ~10x faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -56,7 +58,7 @@ def dotted(path: Sequence[str | int]) -> str | None:
 def load_located(text: str, *, source: str) -> Located:
     """Parse one YAML document into plain data plus key lines; ConfigError on bad YAML."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -105,6 +105,7 @@ class AuthManager:
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._slots: dict[str, _Slot] = {}
+        self._static: dict[str, Credential] = {}
         self.fetches = 0
         self.on_fetch: Callable[[str, float], None] | None = None
 
@@ -122,11 +123,17 @@ class AuthManager:
         """A valid credential for the scope, fetching one if needed (single flight)."""
         profile = scope.profile
         key = self.key_for(scope)
+        static = self._static.get(key)
+        if static is not None:
+            return static
         if isinstance(profile, TokenAuth):
-            return Credential(key, 0, f"Bearer {profile.token.reveal()}")
-        if isinstance(profile, PasswordAuth) and scope.dialect.login_style == "basic":
+            static = Credential(key, 0, f"Bearer {profile.token.reveal()}")
+        elif isinstance(profile, PasswordAuth) and scope.dialect.login_style == "basic":
             raw = f"{profile.username}:{profile.password.reveal()}".encode()
-            return Credential(key, 0, "Basic " + base64.b64encode(raw).decode("ascii"))
+            static = Credential(key, 0, "Basic " + base64.b64encode(raw).decode("ascii"))
+        if static is not None:
+            self._static[key] = static
+            return static
 
         slot = self._slots.get(key)
         if slot is None:
@@ -175,7 +182,7 @@ class AuthManager:
 
     def refreshable(self, credential: Credential) -> bool:
         """Can a refused credential be replaced by fetching again?"""
-        return credential.key in self._slots
+        return credential.key not in self._static
 
     # -- fetching -------------------------------------------------------------
 

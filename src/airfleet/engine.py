@@ -13,12 +13,14 @@ worker is a bug and cancels the run loudly.
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from airfleet import redaction
@@ -38,7 +40,17 @@ from airfleet.events import (
 )
 from airfleet.inventory import Deployment, Fleet
 from airfleet.limits import Limits
-from airfleet.plan import Answer, Call, Pause, Plan, Request, Response, Step, Verdict
+from airfleet.plan import (
+    Answer,
+    Call,
+    Conversation,
+    Pause,
+    Plan,
+    Request,
+    Response,
+    Step,
+    Verdict,
+)
 from airfleet.results import Collector, Outcome, Result, Summary
 from airfleet.retry import RETRY_STATUSES, UNCERTAIN_STATUSES, RetryPolicy, parse_retry_after
 from airfleet.transport import AiohttpTransport, HttpRequest, Transport
@@ -97,6 +109,7 @@ class Engine:
         self._auth: AuthManager | None = None
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
         self._detect_locks: dict[str, anyio.Lock] = {}
+        self._policies: dict[int, RetryPolicy] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -192,7 +205,9 @@ class Engine:
         fetches_before = self.auth.fetches
         stop = stop or anyio.Event()
         self._emit(RunStarted(plan.operation, len(plan)))
-        send, receive = anyio.create_memory_object_stream[tuple[int, Result]](1024)
+        # Unbounded: the plan bounds it, and send_nowait spares each worker a
+        # checkpoint on the hot path.
+        send, receive = anyio.create_memory_object_stream[tuple[int, Result]](math.inf)
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._collect, receive, collector, on_result, len(plan))
             async with send:
@@ -212,32 +227,43 @@ class Engine:
     async def _dispatch(
         self, plan: Plan, send: MemoryObjectSendStream[tuple[int, Result]], stop: anyio.Event
     ) -> None:
-        # Limits are taken before a worker starts, so live workers never
-        # exceed max_in_flight however large the plan.
-        live = anyio.CapacityLimiter(max(1, self.fleet.limits.max_in_flight))
+        # A fixed pool of max_in_flight workers pulls calls in plan order, so
+        # live calls never exceed the cap however large the plan, and no task
+        # is spawned per call. A call that pauses (--wait) is parked in a task
+        # of its own and its worker moves on.
+        pending = iter(enumerate(plan.calls))
         started: set[int] = set()
+        count = max(1, min(self.fleet.limits.max_in_flight, len(plan)))
         async with anyio.create_task_group() as watching:
             async with anyio.create_task_group() as workers:
-                with anyio.CancelScope() as dispatching:
-                    watching.start_soon(self._watch_stop, stop, dispatching, workers.cancel_scope)
-                    for index, call in enumerate(plan.calls):
-                        if stop.is_set():
-                            break
-                        lease = _Lease(live)
-                        await lease.acquire()
-                        started.add(index)
-                        workers.start_soon(self._work, index, call, send, lease)
+                watching.start_soon(self._watch_stop, stop, workers.cancel_scope)
+                for _ in range(count):
+                    workers.start_soon(self._worker, pending, started, send, stop, workers)
             watching.cancel_scope.cancel()
         # Calls never started: skipped, still exactly one result each.
         for index, call in enumerate(plan.calls):
             if index not in started:
-                await send.send((index, _skipped(call, "not started: the run was interrupted")))
+                send.send_nowait((index, _skipped(call, "not started: the run was interrupted")))
 
-    async def _watch_stop(
-        self, stop: anyio.Event, dispatching: anyio.CancelScope, workers: anyio.CancelScope
+    async def _worker(
+        self,
+        pending: Iterator[tuple[int, Call]],
+        started: set[int],
+        send: MemoryObjectSendStream[tuple[int, Result]],
+        stop: anyio.Event,
+        group: TaskGroup,
     ) -> None:
+        # next() on the shared iterator never awaits, so no two workers take
+        # the same call.
+        for index, call in pending:
+            started.add(index)
+            self._emit(CallStarted(call))
+            await self._work(_Progress(index, call, self._clock()), send, group)
+            if stop.is_set():
+                return
+
+    async def _watch_stop(self, stop: anyio.Event, workers: anyio.CancelScope) -> None:
         await stop.wait()
-        dispatching.cancel()
         await anyio.sleep(self._grace_s)
         workers.cancel()
 
@@ -262,25 +288,23 @@ class Engine:
 
     async def _work(
         self,
-        index: int,
-        call: Call,
+        progress: _Progress,
         send: MemoryObjectSendStream[tuple[int, Result]],
-        lease: _Lease,
+        group: TaskGroup | None,
     ) -> None:
-        self._emit(CallStarted(call))
-        started = self._clock()
-        tally = _Tally()
+        """Drive one call to its result; with ``group``, park it there if it pauses."""
+        call, tally = progress.call, progress.tally
         try:
-            verdict = await self._converse(call, tally, lease)
+            verdict = await self._converse(progress, send, group)
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                result = _skipped(call, "interrupted while in flight; its effect is unknown")
-                result = _with_counts(result, tally, self._clock() - started)
-                await send.send((index, result))
-                self._emit(CallFinished(call, result))
+            # No await here: the result is recorded even as the task is cancelled.
+            result = _skipped(call, "interrupted while in flight; its effect is unknown")
+            result = _with_counts(result, tally, self._clock() - progress.started)
+            send.send_nowait((progress.index, result))
+            self._emit(CallFinished(call, result))
             raise
-        finally:
-            lease.release()
+        if verdict is None:
+            return  # parked: a task of its own carries on
         result = Result(
             deployment=call.deployment.name,
             operation=call.operation,
@@ -288,35 +312,51 @@ class Engine:
             outcome=verdict.outcome,
             status=verdict.status if verdict.status is not None else tally.last_status,
             attempts=tally.max_attempts,
-            latency_ms=(self._clock() - started) * 1000.0,
+            latency_ms=(self._clock() - progress.started) * 1000.0,
             error=redaction.scrub(verdict.error) if verdict.error else None,
             data=verdict.data,
             requests=tally.requests,
         )
-        await send.send((index, result))
+        send.send_nowait((progress.index, result))
         self._emit(CallFinished(call, result))
 
-    async def _converse(self, call: Call, tally: _Tally, lease: _Lease) -> Verdict:
+    async def _converse(
+        self,
+        progress: _Progress,
+        send: MemoryObjectSendStream[tuple[int, Result]],
+        group: TaskGroup | None,
+    ) -> Verdict | None:
+        """Run the conversation; None when parked in ``group`` at a pause."""
+        call, tally = progress.call, progress.tally
+        deployment = call.deployment
         try:
-            dialect = await self.dialect_for(call.deployment)
-            conversation = call.spec.converse(dialect)
-            step: Step = next(conversation)
+            if progress.conversation is None:
+                progress.dialect = await self.dialect_for(deployment)
+                progress.conversation = call.spec.converse(progress.dialect)
+                progress.step = next(progress.conversation)
+            conversation, dialect = progress.conversation, progress.dialect
+            assert dialect is not None  # noqa: S101 - set with the conversation
             while True:
+                step = progress.step
                 answer: Answer = None
                 failure: AirfleetError | None = None
                 try:
                     if isinstance(step, Pause):
-                        # A waiting call gives its place to calls with work to do.
-                        lease.release()
+                        if group is not None:
+                            # A waiting call gives its worker to calls with work to do.
+                            group.start_soon(self._work, progress, send, None)
+                            return None
                         await anyio.sleep(step.seconds)
-                        await lease.acquire()
                     elif isinstance(step, Request):
-                        answer = await self._request(call.deployment, dialect, step, tally)
+                        answer = await self._request(deployment, dialect, step, tally)
                     else:
-                        answer = await self._gather(call.deployment, dialect, step, tally)
+                        assert step is not None  # noqa: S101 - set before the loop
+                        answer = await self._gather(deployment, dialect, step, tally)
                 except AirfleetError as exc:
                     failure = exc
-                step = conversation.throw(failure) if failure else conversation.send(answer)
+                progress.step = (
+                    conversation.throw(failure) if failure else conversation.send(answer)
+                )
         except StopIteration as done:
             verdict: Verdict = done.value
             return verdict
@@ -351,7 +391,9 @@ class Engine:
     ) -> Response:
         profile = self.fleet.profile_for(deployment)
         scope = AuthScope(deployment, profile, dialect)
-        policy = RetryPolicy(retries=deployment.retries)
+        policy = self._policies.get(deployment.retries)
+        if policy is None:
+            policy = self._policies[deployment.retries] = RetryPolicy(retries=deployment.retries)
         deadline = self._clock() + policy.total_s
         url = deployment.url + request.path
         attempt = 0
@@ -441,23 +483,17 @@ class Engine:
         )
 
 
-class _Lease:
-    """One live-call place, released while the call pauses, released once at the end."""
+@dataclass(slots=True)
+class _Progress:
+    """Where one call stands: its conversation survives a move to a parked task."""
 
-    __slots__ = ("_held", "_limiter")
-
-    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
-        self._limiter = limiter
-        self._held = False
-
-    async def acquire(self) -> None:
-        await self._limiter.acquire_on_behalf_of(self)
-        self._held = True
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._limiter.release_on_behalf_of(self)
+    index: int
+    call: Call
+    started: float
+    tally: _Tally = field(default_factory=lambda: _Tally())
+    dialect: Dialect | None = None
+    conversation: Conversation | None = None
+    step: Step | None = None
 
 
 def _skipped(call: Call, reason: str) -> Result:

@@ -1,0 +1,115 @@
+"""airfleet's engine against a bare aiohttp loop, side by side, on the simulator.
+
+Usage: .venv/bin/python benchmarks/engine_vs_aiohttp.py [--deployments 1000] [--repeat 3]
+
+Scenarios (each contender a whole process; the simulator in its own process):
+  * 0 ms latency, list pools on every deployment, 200 in flight: airfleet should
+    reach >= 0.75x the bare loop's requests/s.
+  * 50 ms latency, 200 in flight: the bound is 200 / 0.05 = 4,000 requests/s;
+    airfleet should reach >= 0.90x of it.
+Requests are counted by the simulator, not by the clients.
+Writes benchmarks/results/engine_vs_aiohttp.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import ROOT, SimProcess, run_child, simulator
+
+CONTENDERS = Path(__file__).resolve().parent / "contenders.py"
+
+
+def tuned_config(sim: SimProcess, concurrency: int) -> Path:
+    """The simulator's fleet.yaml with limits opened up to ``concurrency`` in flight."""
+    doc = yaml.safe_load(sim.config.read_text())
+    doc["limits"] = {"max_in_flight": concurrency}
+    doc["defaults"].update(max_per_second=None, api="v2")
+    path = sim.config.with_name(sim.config.stem + "-tuned.yaml")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def measure(
+    sim: SimProcess, contender: str, config: Path, rounds: int, concurrency: int
+) -> dict[str, float]:
+    sim.reset()
+    measured = run_child(
+        [
+            sys.executable,
+            str(CONTENDERS),
+            contender,
+            str(config),
+            "--rounds",
+            str(rounds),
+            "--concurrency",
+            str(concurrency),
+        ],
+        env=sim.env,
+    )
+    requests = sim.stats()["requests_total"]
+    return {
+        "requests": requests,
+        "work_s": measured.work_s,
+        "rps": requests / measured.work_s,
+        "cpu_s": measured.cpu_s,
+        "rss_mb": measured.peak_rss_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=200)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for latency, rounds in ((0.0, 20), (50.0, 5)):
+            with simulator(Path(tmp), deployments=args.deployments, latency_ms=latency) as sim:
+                config = tuned_config(sim, args.concurrency)
+                best: dict[str, dict[str, float]] = {}
+                for _ in range(args.repeat):  # interleaved, so drift hits both alike
+                    for contender in ("bare", "library"):
+                        got = measure(sim, contender, config, rounds, args.concurrency)
+                        if contender not in best or got["rps"] > best[contender]["rps"]:
+                            best[contender] = got
+                bound = args.concurrency / (latency / 1000) if latency else None
+                for contender, got in best.items():
+                    ratio = got["rps"] / best["bare"]["rps"]
+                    rows.append(
+                        (latency, contender, got, ratio, got["rps"] / bound if bound else None)
+                    )
+                    print(
+                        f"{latency:>4.0f} ms {contender:<8} {got['rps']:>8.0f} req/s "
+                        f"x{ratio:.2f} of bare"
+                        + (f", {got['rps'] / bound:.2f} of bound" if bound else ""),
+                        flush=True,
+                    )
+    lines = [
+        f"# airfleet engine vs bare aiohttp ({args.deployments} deployments, "
+        f"{args.concurrency} in flight, best of {args.repeat})",
+        "",
+        "| latency | contender | requests | time (s) | req/s | vs bare "
+        "| vs bound (in flight / latency) | CPU s | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for latency, contender, got, ratio, vs_bound in rows:
+        lines.append(
+            f"| {latency:.0f} ms | {contender} | {got['requests']:.0f} | {got['work_s']:.2f} | "
+            f"{got['rps']:.0f} | {ratio:.2f} | {'' if vs_bound is None else f'{vs_bound:.2f}'} | "
+            f"{got['cpu_s']:.2f} | {got['rss_mb']:.0f} |"
+        )
+    out = ROOT / "benchmarks" / "results" / "engine_vs_aiohttp.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
