@@ -15,7 +15,8 @@ BASE = ("deployment", "operation", "target", "outcome", "status", "attempts", "l
 def render_csv(summary: Summary, results: Sequence[Result], out: TextIO) -> None:
     columns = columns_for(summary.operation)
     extra = tuple(n for n in columns.names if n != "deployment") if columns is not GENERIC else ()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: fields holding \r or \n then get quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(BASE + extra)
     for result in results:
         base = [

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import TextIO
 
 from airfleet.results import Outcome, Result, Summary
+
+
+# Characters XML 1.0 cannot carry at all (ElementTree would write them anyway).
+_INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: str) -> str:
+    return _INVALID_XML.sub("\ufffd", text)
 
 
 def render_junit(summary: Summary, results: Sequence[Result], out: TextIO) -> None:
@@ -27,8 +36,8 @@ def render_junit(summary: Summary, results: Sequence[Result], out: TextIO) -> No
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=result.deployment,
-            name=f"{result.operation} {result.target or result.deployment}",
+            classname=_x(result.deployment),
+            name=_x(f"{result.operation} {result.target or result.deployment}"),
             time=f"{result.latency_ms / 1000:.3f}",
         )
         details = json.dumps(
@@ -37,12 +46,12 @@ def render_junit(summary: Summary, results: Sequence[Result], out: TextIO) -> No
             default=str,
         )
         if result.outcome is Outcome.FAILED:
-            failure = ET.SubElement(case, "failure", message=result.error or "failed")
-            failure.text = details
+            failure = ET.SubElement(case, "failure", message=_x(result.error or "failed"))
+            failure.text = _x(details)
         elif result.outcome is Outcome.SKIPPED:
-            ET.SubElement(case, "skipped", message=result.error or "skipped")
+            ET.SubElement(case, "skipped", message=_x(result.error or "skipped"))
         else:
-            ET.SubElement(case, "system-out").text = details
+            ET.SubElement(case, "system-out").text = _x(details)
     ET.indent(suites)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(suites, encoding="unicode") + "\n")
