@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airfleet.sim import Faults, Simulator
 
 from _simthread import SimThread, sim_in_thread
+from airfleet.sim import Faults, Simulator
 
 
 def airfleet(
@@ -296,3 +296,121 @@ def test_every_command_help_shows_examples() -> None:
         out = airfleet(command, "--help")
         assert out.returncode == 0
         assert "Examples:" in out.stdout, command
+
+
+def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
+    """-v, JSON logs, every auth kind: no secret or issued token in any output or file."""
+    simulator = Simulator(deployments=4, api="mixed", seed=12, faults=Faults(token_ttl_s=30))
+    with sim_in_thread(simulator) as running:
+        creds = simulator.credentials
+        secrets = [creds.client_secret, creds.api_token, creds.password]
+        outputs = []
+        for auth in ("oauth", "token", "password"):
+            config = running.write_fleet(tmp_path / f"{auth}.yaml", auth=auth)
+            report = tmp_path / f"{auth}.json"
+            for args in (
+                ["health"],
+                ["trigger", "hello", "-o", str(report)],
+                ["pools", "--report", "jsonl"],
+                ["trigger", "nope", "--report", "junit"],
+            ):
+                out = airfleet(
+                    "-v", "--log-format", "json", "-c", str(config), *args, env=env(running)
+                )
+                outputs += [out.stdout, out.stderr]
+            outputs.append(report.read_text())
+        # A wrong secret is refused, and the refusal does not echo it either.
+        bad = running.write_fleet(tmp_path / "bad.yaml", auth="oauth")
+        wrong = airfleet(
+            "-v",
+            "--log-format",
+            "json",
+            "-c",
+            str(bad),
+            "pools",
+            env={**env(running), "AIRFLEET_SIM_CLIENT_SECRET": "wrong-secret-value"},
+        )
+        assert wrong.returncode == 1
+        outputs += [wrong.stdout, wrong.stderr]
+    blob = "\n".join(outputs)
+    assert '"level": "debug"' in blob  # -v did log at debug
+    for secret in [*secrets, "wrong-secret-value"]:
+        assert secret not in blob
+    assert "sim-oauth-" not in blob  # issued OAuth tokens
+    assert "eyJ" not in blob  # issued JWTs
+    assert "Authorization" not in blob
+
+
+def test_sigint_stops_new_calls_and_still_writes_the_report(tmp_path: Path) -> None:
+    """SIGINT mid-run: exit 130, a report where unfinished calls are skipped."""
+    import signal
+    import time
+
+    simulator = Simulator(deployments=30, api="v2", seed=13, run_queued_s=0.1, run_duration_s=60)
+    with sim_in_thread(simulator) as running:
+        config = running.write_fleet(tmp_path / "f.yaml", extra_defaults={"max_in_flight": 1})
+        full_env = {**os.environ, **env(running)}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airfleet",
+                "-c",
+                str(config),
+                "trigger",
+                "hello",
+                "--wait",
+                "--report",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+        )
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    report = json.loads(out)
+    assert report["summary"]["total"] == 30
+    assert report["summary"]["interrupted"] is True
+    assert report["summary"]["skipped"] == 30  # every run was still going when stopped
+    assert "stopping" in err
+
+
+def test_second_sigint_exits_at_once(tmp_path: Path) -> None:
+    """A second SIGINT ends the process without waiting for the grace period."""
+    import signal
+    import time
+
+    simulator = Simulator(deployments=5, api="v2", seed=14, run_duration_s=60)
+    with sim_in_thread(simulator) as running:
+        config = running.write_fleet(tmp_path / "f.yaml")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "airfleet",
+                "-c",
+                str(config),
+                "trigger",
+                "hello",
+                "--wait",
+                "--report",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env(running)},
+        )
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - started < 5
+    assert proc.returncode == 130
+    assert "interrupted again" in err

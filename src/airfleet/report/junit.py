@@ -10,7 +10,6 @@ from typing import TextIO
 
 from airfleet.results import Outcome, Result, Summary
 
-
 # Characters XML 1.0 cannot carry at all (ElementTree would write them anyway).
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
