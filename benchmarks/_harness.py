@@ -90,7 +90,7 @@ def simulator(
         yield SimProcess(url, config, env, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)
 
 
 @dataclass

@@ -414,3 +414,55 @@ def test_second_sigint_exits_at_once(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5
     assert proc.returncode == 130
     assert "interrupted again" in err
+
+
+def test_demo_runs_and_prints_a_fleet_report() -> None:
+    """`airfleet demo` needs no config and ends with what the simulated servers saw."""
+    out = airfleet("demo")
+    assert out.returncode == 0, out.stderr
+    assert "trigger: 25 ok, 0 failed" in out.stdout.replace("\n", " ")
+    assert "what the simulated servers saw" in out.stdout
+    assert "25 runs created for 25 triggers" in out.stdout.replace("\n", " ")
+
+
+def test_sim_command_serves_and_writes_a_config(tmp_path: Path) -> None:
+    """`airfleet sim` serves a fleet, writes fleet.yaml and prints the secrets' variables."""
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "sim.yaml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airfleet",
+            "sim",
+            "--deployments",
+            "3",
+            "--port",
+            str(port),
+            "--write-config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        exports = dict(
+            proc.stdout.readline().strip()[len("export ") :].split("=", 1) for _ in range(3)
+        )
+        for _ in range(50):
+            if config.exists():
+                break
+            time.sleep(0.1)
+        out = airfleet("-c", str(config), "health", "--report", "json", env=exports)
+        assert out.returncode == 0, out.stderr
+        assert as_json(out.stdout)["summary"]["ok"] == 3
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -211,3 +211,57 @@ async def test_unreachable_deployment_fails_alone() -> None:
     assert by_name["gone"].outcome is Outcome.FAILED
     assert "cannot connect" in (by_name["gone"].error or "")
     assert report.summary.ok == 3
+
+
+async def test_per_credential_rate_holds_across_deployments() -> None:
+    """A profile's max_per_second caps that token's rate over all its deployments."""
+    sim = Simulator(deployments=4, api="v2", seed=9)
+    async for running in serve(sim):
+        text = sim.fleet_yaml(
+            running.server.url, auth="token", extra_defaults={"max_per_second": None}
+        )
+        text = text.replace("kind: token,", "kind: token, max_per_second: 6,")
+        fleet = parse_fleet(text, env=sim.env())
+        assert fleet.auth["token"].max_per_second == 6
+        dags = ["example_etl", "refresh_dims", "nightly_load", "hello"]
+        async with Engine(fleet) as engine:
+            report = await engine.run(plan_trigger(fleet.deployments, dags))
+        stats = sim.stats()
+    assert report.summary.ok == 16
+    assert stats["max_per_second_by_credential"]["api_token"] <= 6
+    assert stats["max_per_second_by_credential"]["api_token"] >= 5
+
+
+async def test_token_outage_is_waited_out_when_short() -> None:
+    """The token endpoint down for 1.5 s at the start: fetches back off and every call succeeds."""
+    faults = Faults(token_outage_start_s=0.0, token_outage_s=1.5)
+    sim = Simulator(deployments=6, api="mixed", faults=faults, seed=10)
+    async for running in serve(sim):
+        fleet = running.fleet()
+        async with Engine(fleet, seed=10) as engine:
+            report = await engine.run(plan_pools(fleet.deployments))
+        stats = sim.stats()
+    assert report.summary.ok == 6
+    assert stats["token_fetches"]["oauth"] == 1
+    assert stats["token_fetch_failures"] >= 1
+
+
+async def test_token_endpoint_down_fails_its_calls_and_the_rest_goes_on() -> None:
+    """OAuth down for good: its deployments fail with a clear error; static-token ones succeed."""
+    faults = Faults(token_outage_start_s=0.0, token_outage_s=600)
+    sim = Simulator(deployments=6, api="v2", faults=faults, seed=11)
+    async for running in serve(sim):
+        text = sim.fleet_yaml(running.server.url, auth="oauth")
+        token_profile = "  token: {kind: token, token: '${AIRFLEET_SIM_TOKEN}'}\n"
+        text = text.replace("deployments:\n", token_profile + "deployments:\n", 1)
+        text = text.replace("- name: dep-0001\n", "- name: dep-0001\n  auth: token\n")
+        fleet = parse_fleet(text, env=sim.env())
+        async with Engine(fleet, seed=11) as engine:
+            report = await engine.run(plan_pools(fleet.deployments))
+    by_name = {r.deployment: r for r in report.results}
+    assert by_name["dep-0001"].outcome is Outcome.OK
+    failed = [r for r in report.results if r.outcome is Outcome.FAILED]
+    assert len(failed) == 5
+    assert all(
+        "token endpoint" in (r.error or "") and "answered 503" in (r.error or "") for r in failed
+    )

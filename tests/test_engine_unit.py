@@ -232,3 +232,45 @@ async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
     assert result.outcome is Outcome.OK
     assert result.data["already_existed"] is False
     assert len(runs) == 1
+
+
+async def test_token_is_refreshed_ahead_of_expiry_without_stalling_others() -> None:
+    """Past 90% of its life a token is refreshed by one caller; the others keep using it."""
+    now = [0.0]
+    tokens = iter(["tok-1", "tok-2"])
+    fetch_started = anyio.Event()
+    release = anyio.Event()
+
+    class Slow(MockTransport):
+        async def send(self, request: HttpRequest) -> HttpResponse:
+            if request.url.endswith("/oauth/token") and self.sent:
+                fetch_started.set()
+                await release.wait()
+            return await super().send(request)
+
+    def route(request: HttpRequest) -> HttpResponse:
+        return answer(200, {"access_token": next(tokens), "expires_in": 100})
+
+    from airfleet.auth import AuthManager, AuthScope
+    from airfleet.dialects import dialect_named
+
+    f = fleet(1)
+    scope = AuthScope(f.deployments[0], f.profile_for(f.deployments[0]), dialect_named("v2"))
+    auth = AuthManager(Slow(route), clock=lambda: now[0])
+    first = await auth.get(scope)
+    now[0] = 91.0  # past 90 % of 100 s
+    got: list[str] = []
+    async with anyio.create_task_group() as group:
+
+        async def refresher() -> None:
+            got.append((await auth.get(scope)).header)
+
+        group.start_soon(refresher)
+        await fetch_started.wait()
+        # While the refresh is under way, other callers get the still-valid token at once.
+        assert (await auth.get(scope)) is first
+        release.set()
+    assert got == ["Bearer tok-2"]
+    assert auth.fetches == 2
+    assert not auth.invalidate(first)  # an old generation cannot drop the fresh token
+    assert (await auth.get(scope)).header == "Bearer tok-2"

@@ -231,3 +231,12 @@ def test_renderers_never_raise_and_count_right(results: list[Result]) -> None:
     # Error texts may hold characters XML 1.0 cannot carry; the document must still parse.
     root = ET.fromstring(text("junit", results).split("\n", 1)[1])
     assert len(root.findall(".//testcase")) == len(results)
+
+
+def test_summary_breaks_down_by_status_and_deployment() -> None:
+    """The summary counts outcomes per deployment and results per status."""
+    summary = summarise("trigger", [trig("a"), trig("a", Outcome.FAILED, "x"), trig("b")])
+    assert summary.by_deployment == {"a": {"ok": 1, "failed": 1}, "b": {"ok": 1}}
+    assert summary.by_status == {"200": 2, "404": 1}
+    assert summary.failed_deployments == ("a",)
+    assert summary.exit_code == 1

@@ -77,6 +77,7 @@ class Summary:
     latency_p95_ms: float = 0.0
     latency_max_ms: float = 0.0
     by_status: Mapping[str, int] = field(default_factory=dict)
+    by_deployment: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     failed_deployments: tuple[str, ...] = ()
     interrupted: bool = False
 
@@ -108,6 +109,7 @@ class Summary:
                 "max": round(self.latency_max_ms, 1),
             },
             "by_status": dict(self.by_status),
+            "by_deployment": {name: dict(counts) for name, counts in self.by_deployment.items()},
             "failed_deployments": list(self.failed_deployments),
             "interrupted": self.interrupted,
         }
@@ -129,6 +131,7 @@ class Collector:
         self.results: list[Result] = []
         self._outcomes: Counter[Outcome] = Counter()
         self._statuses: Counter[str] = Counter()
+        self._deployments: dict[str, Counter[str]] = {}
         self._requests = 0
         self._retries = 0
 
@@ -136,6 +139,10 @@ class Collector:
         self.results.append(result)
         self._outcomes[result.outcome] += 1
         self._statuses[str(result.status) if result.status is not None else "none"] += 1
+        per = self._deployments.get(result.deployment)
+        if per is None:
+            per = self._deployments[result.deployment] = Counter()
+        per[result.outcome.value] += 1
         self._requests += result.requests
         self._retries += max(0, result.attempts - 1)
 
@@ -163,6 +170,7 @@ class Collector:
             latency_p95_ms=_percentile(latencies, 0.95),
             latency_max_ms=latencies[-1] if latencies else 0.0,
             by_status=dict(sorted(self._statuses.items())),
+            by_deployment={name: dict(c) for name, c in self._deployments.items()},
             failed_deployments=tuple(failed),
             interrupted=interrupted,
         )
