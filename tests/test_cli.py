@@ -292,8 +292,8 @@ def test_every_command_help_shows_examples() -> None:
     top = airfleet("--help")
     assert "Examples:" in top.stdout
     assert "AIRFLEET_CONFIG" in top.stdout
-    for command in ("trigger", "dags", "pools", "pause", "unpause", "health", "sim"):
-        out = airfleet(command, "--help")
+    for command in ("trigger", "dags", "pools", "pause", "unpause", "health", "sim", "audit pools"):
+        out = airfleet(*command.split(), "--help")
         assert out.returncode == 0
         assert "Examples:" in out.stdout, command
 

@@ -11,6 +11,7 @@ import sys
 import click
 
 from airfleet.cli._context import CliContext
+from airfleet.cli.audit import audit
 from airfleet.cli.dags import dags
 from airfleet.cli.demo import demo
 from airfleet.cli.health import health
@@ -29,6 +30,7 @@ Examples:
   airfleet -c fleet.yaml health
   airfleet trigger refresh_dims -s tag:prod -s tag:eu --wait
   airfleet pools -s 'name:prod-*' --report markdown -o pools.md
+  airfleet audit pools --spec pools.yaml --apply --dry-run
 """
 
 
@@ -66,7 +68,7 @@ def cli(ctx: click.Context, config: str, log_format: str | None, verbose: bool) 
     ctx.obj = CliContext(config_path=config, verbose=verbose)
 
 
-for command in (trigger, dags, pools, pause, unpause, health, sim, demo):
+for command in (trigger, dags, pools, pause, unpause, health, audit, sim, demo):
     cli.add_command(command)
 
 

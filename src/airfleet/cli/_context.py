@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -27,6 +27,7 @@ from airfleet.selection import select
 __all__ = ["CliContext", "report_options", "run_options", "select_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+FollowUp = Callable[[Engine, RunReport], Awaitable[RunReport | None]]
 
 _SUFFIX_FORMATS: dict[str, ReportFormat] = {
     ".json": "json",
@@ -93,22 +94,28 @@ class CliContext:
         report_format: ReportFormat | None,
         output: str | None,
         dry_run: bool = False,
+        follow_up: FollowUp | None = None,
     ) -> int:
-        """Run (or dry-run) a plan, write its report, return the exit code."""
+        """Run (or dry-run) a plan, write its report, return the exit code.
+
+        ``follow_up`` runs after the plan, on the same engine, and returns the
+        report to write (the pool audit applies its fixes there); it returns
+        None when it has written its own output.
+        """
         if not plan.calls:
             raise UsageError("nothing to do: the plan has no calls")
-        fmt = self._format(report_format, output)
+        fmt = self.format_for(report_format, output)
         if dry_run:
             print_plan(plan, console=self.stdout, as_json=fmt not in ("table", "markdown"))
             return 0
         out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
         try:
-            return anyio.run(self._run, fleet, plan, fmt, out, output)
+            return anyio.run(self._run, fleet, plan, fmt, out, output, follow_up)
         finally:
             if out is not sys.stdout:
                 out.close()
 
-    def _format(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
+    def format_for(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
         if report_format is not None:
             return report_format
         if output is not None:
@@ -116,10 +123,18 @@ class CliContext:
         return default_format(is_terminal=self.stdout.is_terminal)
 
     async def _run(
-        self, fleet: Fleet, plan: Plan, fmt: ReportFormat, out: TextIO, output: str | None
+        self,
+        fleet: Fleet,
+        plan: Plan,
+        fmt: ReportFormat,
+        out: TextIO,
+        output: str | None,
+        follow_up: FollowUp | None,
     ) -> int:
-        report = await self._run_plan(fleet, plan, fmt, out)
-        if fmt != "jsonl":
+        report = await self._run_plan(fleet, plan, fmt, out, follow_up)
+        if isinstance(report, int):
+            return report
+        if fmt != "jsonl" or follow_up is not None:
             console = self.stdout if out is sys.stdout else None
             render(fmt, summary=report.summary, results=report.results, out=out, console=console)
         if output:
@@ -131,10 +146,16 @@ class CliContext:
         return report.summary.exit_code
 
     async def _run_plan(
-        self, fleet: Fleet, plan: Plan, fmt: ReportFormat, out: TextIO
-    ) -> RunReport:
+        self,
+        fleet: Fleet,
+        plan: Plan,
+        fmt: ReportFormat,
+        out: TextIO,
+        follow_up: FollowUp | None = None,
+    ) -> RunReport | int:
         stop = anyio.Event()
-        jsonl = JsonlWriter(out) if fmt == "jsonl" else None
+        # A follow-up rewrites the results, so they are written at the end.
+        jsonl = JsonlWriter(out) if fmt == "jsonl" and follow_up is None else None
         progress = ProgressListener(self.stderr, total=len(plan), operation=plan.operation)
         async with (
             Engine(fleet, listeners=[log_event, progress]) as engine,
@@ -142,16 +163,21 @@ class CliContext:
         ):
             group.start_soon(_stop_on_signal, stop)
             group.start_soon(progress.run)
+            result: RunReport | int
             try:
                 report = await engine.run(
                     plan, on_result=jsonl.write_result if jsonl else None, stop=stop
                 )
+                result = report
+                if follow_up is not None and not stop.is_set():
+                    followed = await follow_up(engine, report)
+                    result = report.summary.exit_code if followed is None else followed
             finally:
                 progress.close()
-            group.cancel_scope.cancel()
-        if jsonl is not None:
-            jsonl.write_summary(report.summary)
-        return report
+                group.cancel_scope.cancel()
+        if jsonl is not None and isinstance(result, RunReport):
+            jsonl.write_summary(result.summary)
+        return result
 
 
 async def _stop_on_signal(stop: anyio.Event) -> None:

@@ -81,15 +81,31 @@ def _pools(result: Result) -> list[Row]:
 
 
 def _audit(result: Result) -> list[Row]:
-    if result.outcome is not Outcome.OK and not result.data.get("drift"):
-        return _failure_row(result, 3)
-    drift = result.data.get("drift", [])
+    data = result.data
+    if result.outcome is not Outcome.OK and not data.get("drift"):
+        return _failure_row(result, 4)
+    drift = data.get("drift", [])
     if not drift:
-        return [[result.deployment, "in sync", ""]]
-    return [
-        [result.deployment, f"{d['pool']} {d['field']}", f"{_fmt(d['want'])} → {_fmt(d['have'])}"]
-        for d in drift
-    ]
+        return [[result.deployment, "in sync", "", ""]]
+    applied = {a["pool"]: a for a in data.get("applied", [])}
+    rows = []
+    for d in drift:
+        fix = applied.get(d["pool"])
+        if fix is None:
+            action = ""
+        elif fix.get("outcome") == "ok":
+            action = f"{fix['action']}d"
+        else:
+            action = f"{fix['action']} failed: {fix.get('error') or ''}"
+        rows.append(
+            [
+                result.deployment,
+                f"{d['pool']} {d['field']}",
+                f"{_fmt(d['want'])} → {_fmt(d['have'])}",
+                action,
+            ]
+        )
+    return rows
 
 
 def _health(result: Result) -> list[Row]:
@@ -149,7 +165,7 @@ _BY_OPERATION = {
     ),
     "dags": Columns(("deployment", "dag_id", "paused", "tags"), _dags),
     "pools": Columns(("deployment", "pool", "slots", "occupied", "queued", "open"), _pools),
-    "audit_pools": Columns(("deployment", "drift", "want → have"), _audit),
+    "audit_pools": Columns(("deployment", "drift", "want → have", "applied"), _audit),
     "health": Columns(("deployment", "version", "api", "healthy", "problems"), _health),
 }
 
@@ -157,6 +173,35 @@ _BY_OPERATION = {
 def columns_for(operation: str) -> Columns:
     """The columns that show ``operation``'s results best."""
     return _BY_OPERATION.get(operation, GENERIC)
+
+
+def fleet_totals(operation: str, results: Sequence[Result]) -> str | None:
+    """Fleet-wide pool utilisation, for the pools and audit tables."""
+    slots = occupied = queued = 0
+    busy: list[str] = []
+    for result in results:
+        if operation == "audit_pools":
+            use = result.data.get("utilisation")
+            if not use:
+                continue
+            slots, occupied, queued = (
+                slots + use["slots"],
+                occupied + use["occupied"],
+                queued + use["queued"],
+            )
+            busy += [f"{result.deployment}/{name}" for name in use["busy_pools"]]
+        elif operation == "pools":
+            for pool in result.data.get("pools", []):
+                slots += max(pool.get("slots", 0), 0)
+                occupied += pool.get("occupied_slots", 0)
+                queued += pool.get("queued_slots", 0)
+        else:
+            return None
+    line = f"fleet-wide pools: {slots} slots, {occupied} occupied, {queued} queued"
+    if busy:
+        shown = ", ".join(busy[:10]) + (f" and {len(busy) - 10} more" if len(busy) > 10 else "")
+        line += f"; queued or full: {shown}"
+    return line
 
 
 def summary_line(summary: Summary) -> str:

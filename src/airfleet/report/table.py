@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from airfleet.report._rows import columns_for, ordered, run_ids, summary_line
+from airfleet.report._rows import columns_for, fleet_totals, ordered, run_ids, summary_line
 from airfleet.results import Outcome, Result, Summary
 
 # Past this many results, ok ones fold into per-deployment counts: a table of
@@ -58,5 +58,8 @@ def render_table(summary: Summary, results: Sequence[Result], *, console: Consol
             f"{sum(folded.values())} ok calls on {len(folded)} deployments not listed "
             f"(more than {FOLD_OVER} results); use --report json or csv for every row"
         )
+    totals = fleet_totals(summary.operation, results)
+    if totals:
+        console.print(totals)
     colour = "green" if summary.failed == 0 else "red"
     console.print(Text(summary_line(summary), style=f"bold {colour}"))
