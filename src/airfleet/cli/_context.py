@@ -22,12 +22,15 @@ from airfleet.inventory import Deployment, Fleet, load_fleet
 from airfleet.logs import log_event
 from airfleet.plan import Plan
 from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
+from airfleet.results import Result
 from airfleet.selection import select
 
 __all__ = ["CliContext", "report_options", "run_options", "select_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 FollowUp = Callable[[Engine, RunReport], Awaitable[RunReport | None]]
+OnResult = Callable[[Result], None]
+Body = Callable[[Engine, anyio.Event, OnResult | None], Awaitable[RunReport | int]]
 
 _SUFFIX_FORMATS: dict[str, ReportFormat] = {
     ".json": "json",
@@ -104,13 +107,50 @@ class CliContext:
         """
         if not plan.calls:
             raise UsageError("nothing to do: the plan has no calls")
-        fmt = self.format_for(report_format, output)
         if dry_run:
+            fmt = self.format_for(report_format, output)
             print_plan(plan, console=self.stdout, as_json=fmt not in ("table", "markdown"))
             return 0
+
+        async def body(
+            engine: Engine, stop: anyio.Event, on_result: OnResult | None
+        ) -> RunReport | int:
+            report = await engine.run(plan, on_result=on_result, stop=stop)
+            if follow_up is None or stop.is_set():
+                return report
+            followed = await follow_up(engine, report)
+            return report.summary.exit_code if followed is None else followed
+
+        return self.run_body(
+            fleet,
+            body,
+            total=len(plan),
+            operation=plan.operation,
+            report_format=report_format,
+            output=output,
+            streams=follow_up is None,
+        )
+
+    def run_body(
+        self,
+        fleet: Fleet,
+        body: Body,
+        *,
+        total: int,
+        operation: str,
+        report_format: ReportFormat | None,
+        output: str | None,
+        streams: bool = True,
+    ) -> int:
+        """Run ``body`` on an engine with signals, progress and logs; write its report.
+
+        ``streams``: the body passes results to ``on_result`` as they finish,
+        so jsonl can stream them; otherwise they are written at the end.
+        """
+        fmt = self.format_for(report_format, output)
         out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
         try:
-            return anyio.run(self._run, fleet, plan, fmt, out, output, follow_up)
+            return anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
         finally:
             if out is not sys.stdout:
                 out.close()
@@ -125,16 +165,33 @@ class CliContext:
     async def _run(
         self,
         fleet: Fleet,
-        plan: Plan,
+        body: Body,
+        total: int,
+        operation: str,
         fmt: ReportFormat,
         out: TextIO,
         output: str | None,
-        follow_up: FollowUp | None,
+        streams: bool,
     ) -> int:
-        report = await self._run_plan(fleet, plan, fmt, out, follow_up)
+        stop = anyio.Event()
+        jsonl = JsonlWriter(out) if fmt == "jsonl" and streams else None
+        progress = ProgressListener(self.stderr, total=total, operation=operation)
+        async with (
+            Engine(fleet, listeners=[log_event, progress]) as engine,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(_stop_on_signal, stop)
+            group.start_soon(progress.run)
+            try:
+                report = await body(engine, stop, jsonl.write_result if jsonl else None)
+            finally:
+                progress.close()
+                group.cancel_scope.cancel()
         if isinstance(report, int):
             return report
-        if fmt != "jsonl" or follow_up is not None:
+        if jsonl is not None:
+            jsonl.write_summary(report.summary)
+        else:
             console = self.stdout if out is sys.stdout else None
             render(fmt, summary=report.summary, results=report.results, out=out, console=console)
         if output:
@@ -144,40 +201,6 @@ class CliContext:
                 f"of {s.total}; report written to {output}"
             )
         return report.summary.exit_code
-
-    async def _run_plan(
-        self,
-        fleet: Fleet,
-        plan: Plan,
-        fmt: ReportFormat,
-        out: TextIO,
-        follow_up: FollowUp | None = None,
-    ) -> RunReport | int:
-        stop = anyio.Event()
-        # A follow-up rewrites the results, so they are written at the end.
-        jsonl = JsonlWriter(out) if fmt == "jsonl" and follow_up is None else None
-        progress = ProgressListener(self.stderr, total=len(plan), operation=plan.operation)
-        async with (
-            Engine(fleet, listeners=[log_event, progress]) as engine,
-            anyio.create_task_group() as group,
-        ):
-            group.start_soon(_stop_on_signal, stop)
-            group.start_soon(progress.run)
-            result: RunReport | int
-            try:
-                report = await engine.run(
-                    plan, on_result=jsonl.write_result if jsonl else None, stop=stop
-                )
-                result = report
-                if follow_up is not None and not stop.is_set():
-                    followed = await follow_up(engine, report)
-                    result = report.summary.exit_code if followed is None else followed
-            finally:
-                progress.close()
-                group.cancel_scope.cancel()
-        if jsonl is not None and isinstance(result, RunReport):
-            jsonl.write_summary(result.summary)
-        return result
 
 
 async def _stop_on_signal(stop: anyio.Event) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._dry_run import print_plan
 from airfleet.engine import Engine, RunReport
-from airfleet.operations.audit import fixes_from, plan_audit, plan_fixes
+from airfleet.operations.audit import fixes_from, merge_applied, plan_audit, plan_fixes
 from airfleet.pool_spec import load_pool_spec
 from airfleet.report import ReportFormat
-from airfleet.results import Collector, Outcome, Result
+from airfleet.results import Collector
 
 EPILOG = """\b
 Examples:
@@ -91,34 +89,8 @@ def pools(
 
 
 def merge(audit_report: RunReport, applied: RunReport) -> RunReport:
-    """Each deployment's audit result, with its fixes' outcomes in ``data.applied``.
-
-    A deployment whose every fix succeeded is ok: its drift is gone.
-    """
-    by_deployment: dict[str, list[Result]] = {}
-    for fix in applied.results:
-        by_deployment.setdefault(fix.deployment, []).append(fix)
-    merged = []
-    for result in audit_report.results:
-        done = by_deployment.get(result.deployment, [])
-        if not done:
-            merged.append(result)
-            continue
-        outcomes = [
-            {**f.data, "outcome": f.outcome.value, "status": f.status, "error": f.error}
-            for f in done
-        ]
-        failures = [f for f in done if f.outcome is not Outcome.OK]
-        merged.append(
-            dataclasses.replace(
-                result,
-                outcome=Outcome.FAILED if failures else Outcome.OK,
-                error=failures[0].error if failures else None,
-                data={**result.data, "applied": outcomes},
-                requests=result.requests + sum(f.requests for f in done),
-                attempts=max([result.attempts, *(f.attempts for f in done)]),
-            )
-        )
+    """The audit's report with the fixes' outcomes folded in (see merge_applied)."""
+    merged = merge_applied(audit_report.results, applied.results)
     collector = Collector(
         audit_report.summary.operation, started_at=audit_report.summary.started_at
     )

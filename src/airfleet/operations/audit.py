@@ -7,6 +7,7 @@ result; both are plain plans run by the engine.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,9 +17,18 @@ from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, paginate, read
 from airfleet.plan import Call, Conversation, Plan, Request, Verdict
 from airfleet.pool_spec import DEFAULT_POOL, PoolSpec
-from airfleet.results import Outcome
+from airfleet.results import Outcome, Result
 
-__all__ = ["AuditSpec", "Fix", "FixSpec", "compare", "fixes_from", "plan_audit", "plan_fixes"]
+__all__ = [
+    "AuditSpec",
+    "Fix",
+    "FixSpec",
+    "compare",
+    "fixes_from",
+    "merge_applied",
+    "plan_audit",
+    "plan_fixes",
+]
 
 FIELDS = ("slots", "description", "include_deferred")
 
@@ -165,3 +175,43 @@ def plan_fixes(audited: Mapping[Deployment, Sequence[Fix]]) -> Plan:
         for fix in fixes
     )
     return Plan("apply_pool", calls, mutating=True)
+
+
+def merge_applied(audits: Sequence[Result], fixes: Sequence[Result]) -> list[Result]:
+    """Each deployment's audit result with its fixes' outcomes in ``data.applied``.
+
+    A deployment whose every fix succeeded is ok: its drift is gone.
+    """
+    by_deployment: dict[str, list[Result]] = {}
+    for fix in fixes:
+        by_deployment.setdefault(fix.deployment, []).append(fix)
+    merged = []
+    for result in audits:
+        done = by_deployment.get(result.deployment, [])
+        if not done:
+            merged.append(result)
+            continue
+        outcomes = [
+            {**f.data, "outcome": f.outcome.value, "status": f.status, "error": f.error}
+            for f in done
+        ]
+        failures = [f for f in done if f.outcome is not Outcome.OK]
+        left = _unfixed(result)
+        error = failures[0].error if failures else (result.error if left else None)
+        merged.append(
+            dataclasses.replace(
+                result,
+                outcome=Outcome.FAILED if failures or left else Outcome.OK,
+                error=error,
+                data={**result.data, "applied": outcomes},
+                requests=result.requests + sum(f.requests for f in done),
+                attempts=max([result.attempts, *(f.attempts for f in done)]),
+            )
+        )
+    return merged
+
+
+def _unfixed(result: Result) -> bool:
+    """Drift the fixes do not touch: pools not in the spec, without --prune."""
+    fixed = {f["pool"] for f in result.data.get("fixes", [])}
+    return any(d["pool"] not in fixed for d in result.data.get("drift", []))
