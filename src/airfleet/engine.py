@@ -27,7 +27,7 @@ from airfleet import redaction
 from airfleet.auth import AuthManager, AuthScope
 from airfleet.dialects.base import Dialect
 from airfleet.dialects.detect import detect, dialect_named
-from airfleet.errors import AirfleetError, AuthError, TransportError
+from airfleet.errors import AirfleetError, ApiError, AuthError, TransportError
 from airfleet.events import (
     AttemptFailed,
     CallFinished,
@@ -53,7 +53,7 @@ from airfleet.plan import (
 )
 from airfleet.results import Collector, Outcome, Result, Summary
 from airfleet.retry import RETRY_STATUSES, UNCERTAIN_STATUSES, RetryPolicy, parse_retry_after
-from airfleet.transport import AiohttpTransport, HttpRequest, Transport
+from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Transport
 
 __all__ = ["Engine", "RunReport"]
 
@@ -459,6 +459,13 @@ class Engine:
                 reason = f"HTTP {raw.status}"
                 await self._backoff(deployment, request, attempt, reason, policy, retry_after)
                 continue
+            if raw.truncated:
+                raise ApiError(
+                    raw.status,
+                    f"the answer is larger than {MAX_BODY_BYTES // 2**20} MiB; "
+                    "airfleet stopped reading it",
+                    body=raw.text,
+                )
             return response
 
     async def _backoff(

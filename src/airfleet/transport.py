@@ -113,7 +113,7 @@ class AiohttpTransport:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.content.read(MAX_BODY_BYTES + 1)
+                body = await _read_capped(resp.content)
                 truncated = len(body) > MAX_BODY_BYTES
                 expected = resp.content_length
                 if expected is not None and len(body) < min(expected, MAX_BODY_BYTES):
@@ -137,6 +137,27 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_capped(content: aiohttp.StreamReader) -> bytes:
+    """The body, but no more than ``MAX_BODY_BYTES + 1`` bytes of it.
+
+    ``StreamReader.read(n)`` returns what has arrived so far (at most ``n``
+    bytes), not ``n`` bytes: one call reads only the first chunk of a large
+    answer. Keep reading until the end or the cap.
+    """
+    body = await content.read(MAX_BODY_BYTES + 1)
+    if not body or content.at_eof():
+        return body
+    chunks = [body]
+    size = len(body)
+    while size <= MAX_BODY_BYTES:
+        chunk = await content.read(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _describe(exc: BaseException) -> str:

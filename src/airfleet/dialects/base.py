@@ -129,6 +129,12 @@ class Dialect(ABC):
     def error_message(self, response: Response) -> str:
         """A one-line reason from an error body (both dialects' shapes are read)."""
         body = response.body
+        if 300 <= response.status < 400:
+            where = response.headers.get("Location") or "elsewhere"
+            return (
+                f"redirected to {_excerpt(where)}; airfleet does not follow redirects "
+                "(is the deployment URL right?)"
+            )
         if isinstance(body, dict):
             detail = body.get("detail")
             title = body.get("title")

@@ -35,6 +35,9 @@ class HealthSpec:
         answer = yield from ask(dialect.health())
         if not answer.ok:
             return failed(dialect, answer, what="health check")
+        if not isinstance(answer.body, dict):
+            # An HTML page, an empty or cut body: say so, not "scheduler is None".
+            return failed(dialect, answer, what="health check: not a JSON object")
         components = _components(answer.body)
         unhealthy = [name for name in REQUIRED if components.get(name) != "healthy"]
         data = {
