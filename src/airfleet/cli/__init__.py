@@ -15,8 +15,10 @@ from airfleet.cli.audit import audit
 from airfleet.cli.dags import dags
 from airfleet.cli.demo import demo
 from airfleet.cli.health import health
+from airfleet.cli.history import history
 from airfleet.cli.pause import pause, unpause
 from airfleet.cli.pools import pools
+from airfleet.cli.run import run
 from airfleet.cli.sim import sim
 from airfleet.cli.trigger import trigger
 from airfleet.errors import AirfleetError
@@ -31,6 +33,7 @@ Examples:
   airfleet trigger refresh_dims -s tag:prod -s tag:eu --wait
   airfleet pools -s 'name:prod-*' --report markdown -o pools.md
   airfleet audit pools --spec pools.yaml --apply --dry-run
+  airfleet run configs/jobs/nightly.yaml --resume
 """
 
 
@@ -68,7 +71,7 @@ def cli(ctx: click.Context, config: str, log_format: str | None, verbose: bool) 
     ctx.obj = CliContext(config_path=config, verbose=verbose)
 
 
-for command in (trigger, dags, pools, pause, unpause, health, audit, sim, demo):
+for command in (trigger, dags, pools, pause, unpause, health, audit, run, history, sim, demo):
     cli.add_command(command)
 
 

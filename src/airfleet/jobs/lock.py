@@ -16,7 +16,7 @@ from types import TracebackType
 
 from airfleet.errors import UsageError
 
-__all__ = ["JobLock"]
+__all__ = ["JobLock", "lock_holder"]
 
 
 class JobLock:
@@ -57,6 +57,23 @@ class JobLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder(path: Path) -> dict[str, object] | None:
+    """Who holds the lock at ``path`` now (pid, host, since), or None if nobody does."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read(fd: int) -> dict[str, object]:

@@ -1,0 +1,130 @@
+"""``airfleet history JOB``: past runs of a job, from its journal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+from rich.table import Table
+
+from airfleet.cli._context import CliContext, dump_json
+from airfleet.cli.run import job_dir, state_dir_option
+from airfleet.errors import UsageError
+from airfleet.jobs.journal import JournalRun, read_runs
+from airfleet.jobs.lock import lock_holder
+from airfleet.jobs.spec import load_job
+from airfleet.report import default_format
+
+__all__ = ["history"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+EPILOG = """\b
+Examples:
+  airfleet history nightly-refresh
+  airfleet history configs/jobs/nightly.yaml --last 5 --report json
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("job", metavar="JOB")
+@state_dir_option
+@click.option(
+    "--last",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show the N latest runs.",
+)
+@click.option(
+    "--report",
+    "report_format",
+    type=click.Choice(["table", "json"]),
+    help="Output format (default: table on a terminal, json otherwise).",
+)
+@click.pass_obj
+def history(
+    obj: CliContext,
+    job: str,
+    state_dir: str | None,
+    last: int,
+    report_format: Literal["table", "json"] | None,
+) -> None:
+    """List past runs of JOB (a job name, or a job file): when, which window,
+    how many calls ended ok, failed or skipped, and whether it finished.
+
+    A run is "killed" when it has no end record (SIGKILL, power loss), and
+    "interrupted" after Ctrl-C; `airfleet run JOB.yaml --resume` finishes it.
+    """
+    name = _job_name(job)
+    directory = job_dir(state_dir, name)
+    runs = read_runs(directory)[-last:]
+    holder = lock_holder(directory / "lock")
+    rows = [
+        _row(run, running=holder is not None and i == len(runs) - 1) for i, run in enumerate(runs)
+    ]
+    fmt = report_format or default_format(is_terminal=obj.stdout.is_terminal)
+    if fmt == "json":
+        obj.stdout.print(
+            dump_json({"job": name, "state_dir": str(directory), "runs": rows}),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    if not rows:
+        obj.stdout.print(f"no runs of job {name!r} in {directory}", markup=False, highlight=False)
+        return
+    table = Table(title=f"job {name}: {len(rows)} run(s), oldest first")
+    for column in ("started", "window", "status", "ok", "failed", "skipped", "missing", "resumes"):
+        table.add_column(column, justify="right" if column in _COUNTS else "left")
+    for row in rows:
+        table.add_row(
+            _short(row["started_at"]),
+            _short(row["window_start"]),
+            str(row["status"]),
+            *(str(row[c]) for c in _COUNTS),
+        )
+    obj.stdout.print(table)
+
+
+_COUNTS = ("ok", "failed", "skipped", "missing", "resumes")
+
+
+def _short(stamp: object) -> str:
+    """``2026-11-24T00:00:00.123+00:00`` -> ``2026-11-24 00:00:00`` (UTC)."""
+    if not isinstance(stamp, str):
+        return "-"
+    return stamp.replace("T", " ")[:19]
+
+
+def _job_name(job: str) -> str:
+    path = Path(job)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return load_job(path).name
+    if not _NAME.match(job):
+        raise UsageError(f"{job!r} is neither a job file nor a job name")
+    return job
+
+
+def _row(run: JournalRun, *, running: bool) -> dict[str, Any]:
+    counts = run.counts()
+    end = run.end or {}
+    status = "running" if running and run.end is None else run.status
+    return {
+        "file": run.path.name,
+        "started_at": run.header.get("started_at"),
+        "window": run.header.get("window"),
+        "window_start": run.header.get("window_start"),
+        "status": status,
+        "planned": run.header.get("planned"),
+        "ok": counts["ok"],
+        "failed": counts["failed"],
+        "skipped": counts["skipped"],
+        "missing": counts["missing"],
+        "resumes": run.resumes,
+        "ended_at": end.get("at"),
+        "duration_s": end.get("duration_s"),
+    }

@@ -1,0 +1,152 @@
+"""``airfleet run JOB.yaml``: run a job file's steps in order, journaled, safe to repeat."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from airfleet.cli._context import CliContext, report_options
+from airfleet.inventory import load_fleet
+from airfleet.jobs.journal import Journal, read_runs, run_file_name
+from airfleet.jobs.lock import JobLock
+from airfleet.jobs.runner import JobRunner, find_resumable, plan_job, run_ids_for, window_of
+from airfleet.jobs.spec import load_job
+from airfleet.report import ReportFormat
+
+__all__ = ["job_dir", "run", "state_dir_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Examples:
+  airfleet run configs/jobs/nightly.yaml
+  airfleet run nightly.yaml --resume                    # after a crash: finish what is left
+  airfleet run nightly.yaml --state-dir /var/lib/airfleet --report junit -o nightly.xml
+  airfleet history nightly-refresh
+"""
+
+
+def default_state_dir() -> Path:
+    """``~/.local/state/airfleet`` (``$AIRFLEET_STATE_DIR`` is read by the option)."""
+    return Path.home() / ".local" / "state" / "airfleet"
+
+
+def state_dir_option(func: F) -> F:
+    option = click.option(
+        "--state-dir",
+        envvar="AIRFLEET_STATE_DIR",
+        show_envvar=True,
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where jobs keep their journals and locks [default: ~/.local/state/airfleet].",
+    )
+    return option(func)
+
+
+def job_dir(state_dir: str | None, job_name: str) -> Path:
+    """The directory of one job's journals and lock."""
+    return (Path(state_dir) if state_dir else default_state_dir()) / job_name
+
+
+@click.command(epilog=EPILOG)
+@click.argument("job_file", metavar="JOB.yaml", type=click.Path(dir_okay=False))
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last unfinished run of this job (and window): skip the calls it "
+    "finished, retry the rest with the same run ids.",
+)
+@state_dir_option
+@report_options
+@click.pass_obj
+def run(
+    obj: CliContext,
+    job_file: str,
+    resume: bool,
+    state_dir: str | None,
+    report_format: ReportFormat | None,
+    output: str | None,
+) -> None:
+    """Run the steps of JOB.yaml in order (see configs/jobs/nightly.yaml).
+
+    Steps trigger DAGs, pause or unpause them, audit pools or check health.
+    A failed step stops the job unless it sets continue_on_failure; the
+    calls of later steps are then reported skipped. Every result is written
+    to a journal as it arrives. With a window (daily, hourly, PT6H...), run
+    ids are the same for the whole window, so running twice triggers nothing
+    twice. Only one run of a job at a time (exit 2 if another holds it).
+    """
+    job = load_job(job_file)
+    fleet = load_fleet(job.fleet) if job.fleet else obj.fleet()
+    now = datetime.now(UTC)
+    directory = job_dir(state_dir, job.name)
+    with JobLock(directory / "lock", job.name):
+        window = window_of(job, now)
+        previous = find_resumable(read_runs(directory), job, window) if resume else None
+        run_ids = run_ids_for(job, now=now, previous=previous)
+        steps = plan_job(job, fleet, run_ids)
+        planned = sum(len(s.plan) for s in steps)
+        if previous is not None:
+            done = previous.counts()["ok"]
+            obj.stderr.print(
+                f"airfleet: resuming run {previous.path.name} of job {job.name!r}: "
+                f"{done} of {planned} calls already done"
+            )
+            path = previous.path
+            header: dict[str, Any] = {"pid": os.getpid(), "at": now.isoformat()}
+        else:
+            if resume:
+                obj.stderr.print(f"airfleet: job {job.name!r} has no unfinished run; starting one")
+            path = directory / run_file_name(now, os.getpid())
+            header = {
+                "job": job.name,
+                "job_file": str(Path(job_file).resolve()),
+                "fleet": fleet.source,
+                "window": job.window,
+                "window_start": window.isoformat() if window is not None else None,
+                "started_at": now.isoformat(),
+                "pid": os.getpid(),
+                "fingerprint": job.fingerprint,
+                "run_ids": run_ids,
+                "planned": planned,
+                "steps": [
+                    {
+                        "index": s.step.index,
+                        "id": s.step.id,
+                        "kind": s.step.kind,
+                        "calls": len(s.plan),
+                    }
+                    for s in steps
+                ],
+            }
+        journal = Journal(path, header, resume=previous is not None)
+        runner = JobRunner(steps, journal, previous=previous, listeners=lambda: obj.listeners)
+        try:
+            code = obj.run_body(
+                fleet,
+                runner,
+                total=planned,
+                operation=f"job {job.name}",
+                report_format=report_format,
+                output=output,
+            )
+            if runner.report is not None:
+                summary = runner.report.summary
+                journal.finish(
+                    {
+                        "at": datetime.now(UTC).isoformat(),
+                        "ok": summary.ok,
+                        "failed": summary.failed,
+                        "skipped": summary.skipped,
+                        "interrupted": summary.interrupted,
+                        "duration_s": round(summary.duration_s, 3),
+                    }
+                )
+        finally:
+            journal.close()
+    raise SystemExit(code)

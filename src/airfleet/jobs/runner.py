@@ -1,0 +1,306 @@
+"""Running a job: plan every step up front, run them in order, journal each result.
+
+The plan of every step is built before anything is sent, so a selection that
+matches nothing or a bad file stops the job with exit 2 and no request made.
+Results reach the journal through one path, the engine's ``on_result`` (its
+single collector task), and each is fsync'd before the next is handled: a
+SIGKILL at any moment leaves a journal whose ok calls really were done.
+
+A resume skips the calls the journal holds as ok and runs the rest with the
+same run ids, so a trigger the killed process sent but never recorded answers
+409 and is reported ok with ``already_existed: true``, never run twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from airfleet.engine import Engine, RunReport
+from airfleet.errors import ConfigError, UsageError
+from airfleet.events import Listener
+from airfleet.inventory import Deployment, Fleet, FleetLimits
+from airfleet.jobs.journal import Journal, JournalRun, call_key, result_from_dict
+from airfleet.jobs.spec import (
+    AuditOptions,
+    DagsOptions,
+    HealthOptions,
+    Job,
+    JobStep,
+    TriggerOptions,
+)
+from airfleet.jobs.windows import window_label, window_start
+from airfleet.operations import plan_health, plan_pause, plan_trigger
+from airfleet.operations.audit import fixes_from, merge_applied, plan_audit, plan_fixes
+from airfleet.plan import Call, Plan
+from airfleet.results import Collector, Outcome, Result
+from airfleet.selection import select
+
+__all__ = [
+    "JobRunner",
+    "PlannedStep",
+    "find_resumable",
+    "plan_job",
+    "run_ids_for",
+]
+
+OnResult = Callable[[Result], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    """A step, its calls, and the fleet (with the step's limits) they run on."""
+
+    step: JobStep
+    plan: Plan
+    fleet: Fleet
+
+    def __repr__(self) -> str:
+        return f"PlannedStep({self.step.index}, {self.step.kind!r}, {len(self.plan)} calls)"
+
+
+# -- run ids and resume ---------------------------------------------------------------
+
+
+def window_of(job: Job, now: datetime) -> datetime | None:
+    """The start of the window ``now`` falls in, for a job with a window."""
+    return window_start(now, job.span) if job.span is not None else None
+
+
+def run_ids_for(job: Job, *, now: datetime, previous: JournalRun | None = None) -> dict[str, str]:
+    """Each trigger step's run id.
+
+    Resuming: the interrupted run's ids (from its journal header). With a
+    window: ``airfleet__<job>__<window start>__<step id>``, the same for every
+    invocation in the window. Otherwise one fresh stamp per invocation.
+    """
+    if previous is not None:
+        return {str(k): str(v) for k, v in dict(previous.header.get("run_ids") or {}).items()}
+    triggers = [s for s in job.steps if s.kind == "trigger"]
+    if job.span is not None:
+        label = window_label(window_start(now, job.span), job.span)
+        return {s.id: f"airfleet__{job.name}__{label}__{s.id}" for s in triggers}
+    stamp = f"{now.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}__{secrets.token_hex(3)}"
+    return {s.id: f"airfleet__{job.name}__{stamp}__{s.id}" for s in triggers}
+
+
+def find_resumable(
+    runs: Sequence[JournalRun], job: Job, window: datetime | None
+) -> JournalRun | None:
+    """The last run of this job and window, unless it completed with every call ok."""
+    key = window.isoformat() if window is not None else None
+    same = [r for r in runs if r.header.get("window_start") == key]
+    if not same or same[-1].complete:
+        return None
+    last = same[-1]
+    if last.header.get("fingerprint") != job.fingerprint:
+        raise UsageError(
+            f"cannot resume {last.path.name}: the steps of job {job.name!r} changed since it "
+            "started; run without --resume to start a new run"
+        )
+    return last
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+def plan_job(job: Job, fleet: Fleet, run_ids: dict[str, str]) -> tuple[PlannedStep, ...]:
+    """Every step's plan; ConfigError (at the step's line) if a selection matches nothing."""
+    planned = []
+    for step in job.steps:
+        try:
+            deployments = select(fleet.deployments, (*job.select, *step.select))
+        except UsageError as exc:
+            raise ConfigError(f"{step.label}: {exc}", file=job.source, line=step.line) from None
+        plan = plan_step(step, deployments, run_id=run_ids.get(step.id))
+        planned.append(PlannedStep(step, plan, _with_limits(fleet, step)))
+    return tuple(planned)
+
+
+def plan_step(step: JobStep, deployments: Sequence[Deployment], *, run_id: str | None) -> Plan:
+    """The calls of one step on ``deployments``."""
+    options = step.options
+    if isinstance(options, TriggerOptions):
+        if run_id is None:
+            raise UsageError(f"{step.label}: no run id for a trigger step (a corrupt journal?)")
+        return plan_trigger(
+            deployments,
+            options.dags,
+            run_id=run_id,
+            conf=options.conf,
+            note=options.note,
+            wait=options.wait,
+            timeout_s=options.timeout_s,
+            poll_s=options.poll_s,
+        )
+    if isinstance(options, DagsOptions):
+        return plan_pause(deployments, options.dags, paused=step.kind == "pause")
+    if isinstance(options, AuditOptions):
+        return plan_audit(deployments, options.spec, prune=options.prune)
+    assert isinstance(options, HealthOptions)  # noqa: S101 - the union is closed
+    return plan_health(deployments)
+
+
+def _with_limits(fleet: Fleet, step: JobStep) -> Fleet:
+    if step.limits is None:
+        return fleet
+    limits = FleetLimits(
+        step.limits.max_in_flight or fleet.limits.max_in_flight,
+        step.limits.max_per_second or fleet.limits.max_per_second,
+    )
+    return dataclasses.replace(fleet, limits=limits)
+
+
+# -- running -------------------------------------------------------------------------
+
+
+class JobRunner:
+    """The body ``CliContext.run_body`` runs: the steps in order, journaled.
+
+    ``previous``: the run being resumed; its ok calls are reported from the
+    journal and not sent again. ``listeners`` gives the listeners of a step
+    that runs on an engine of its own (one with ``limits``).
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[PlannedStep],
+        journal: Journal,
+        *,
+        previous: JournalRun | None = None,
+        listeners: Callable[[], Sequence[Listener]] = tuple,
+    ) -> None:
+        self.steps = tuple(steps)
+        self.journal = journal
+        self.previous = previous
+        self._listeners = listeners
+        self.report: RunReport | None = None
+
+    async def __call__(
+        self, engine: Engine, stop: anyio.Event, on_result: OnResult | None
+    ) -> RunReport:
+        collector = Collector("job")
+        started = time.monotonic()
+        token_fetches = 0
+        blocked: str | None = None
+
+        def emit(result: Result) -> None:
+            collector.add(result)
+            if on_result is not None:
+                on_result(result)
+
+        for planned in self.steps:
+            step, plan = planned.step, planned.plan
+            if blocked is not None or stop.is_set():
+                reason = blocked or "not started: the run was interrupted"
+                for call in plan.calls:
+                    result = _skipped(call, reason)
+                    self.journal.record(step.index, result)
+                    emit(result)
+                continue
+            done = self.previous.done(step.index) if self.previous else {}
+            for call in plan.calls:
+                earlier = done.get(call_key(call))
+                if earlier is not None:
+                    emit(_from_journal(earlier))
+            remaining = Plan(
+                plan.operation,
+                tuple(c for c in plan.calls if call_key(c) not in done),
+                plan.mutating,
+            )
+            results, fetches = await self._run_step(engine, planned, remaining, stop, emit)
+            token_fetches += fetches
+            failures = sum(1 for r in results if r.outcome is Outcome.FAILED)
+            if failures and not step.continue_on_failure:
+                blocked = (
+                    f"not run: {step.label} failed ({failures} of {len(plan)} calls); "
+                    "set continue_on_failure: true on it to go on regardless"
+                )
+        summary = collector.summary(
+            duration_s=time.monotonic() - started,
+            token_fetches=token_fetches,
+            interrupted=stop.is_set(),
+        )
+        self.report = RunReport(summary, tuple(collector.results))
+        return self.report
+
+    async def _run_step(
+        self,
+        engine: Engine,
+        planned: PlannedStep,
+        plan: Plan,
+        stop: anyio.Event,
+        emit: OnResult,
+    ) -> tuple[list[Result], int]:
+        if not plan.calls:
+            return [], 0
+        if planned.step.limits is None:
+            return await self._run_on(engine, planned, plan, stop, emit)
+        # Limits are an engine's own (built once, from its fleet), so a step
+        # with its own runs on an engine of its own; it fetches its tokens anew.
+        async with Engine(planned.fleet, listeners=self._listeners()) as own:
+            return await self._run_on(own, planned, plan, stop, emit)
+
+    async def _run_on(
+        self,
+        engine: Engine,
+        planned: PlannedStep,
+        plan: Plan,
+        stop: anyio.Event,
+        emit: OnResult,
+    ) -> tuple[list[Result], int]:
+        step = planned.step
+        results: list[Result] = []
+
+        def record(result: Result) -> None:
+            # Journal first: once a result is reported, it is also durable.
+            self.journal.record(step.index, result)
+            results.append(result)
+            emit(result)
+
+        options = step.options
+        if isinstance(options, AuditOptions) and options.apply:
+            audit = await engine.run(plan, stop=stop)
+            fetches = audit.summary.token_fetches
+            merged = list(audit.results)
+            by_name = {c.deployment.name: c.deployment for c in plan.calls}
+            fixes = plan_fixes(
+                {
+                    by_name[r.deployment]: fixes_from(r.data)
+                    for r in audit.results
+                    if r.data.get("fixes")
+                }
+            )
+            if fixes.calls and not stop.is_set():
+                applied = await engine.run(fixes, stop=stop)
+                fetches += applied.summary.token_fetches
+                merged = merge_applied(audit.results, applied.results)
+            # The audit and its fixes are one call per deployment: journaled
+            # once both are done (fixes are safe to repeat if this is lost).
+            for result in merged:
+                record(result)
+            return results, fetches
+        report = await engine.run(plan, on_result=record, stop=stop)
+        return results, report.summary.token_fetches
+
+
+def _skipped(call: Call, reason: str) -> Result:
+    return Result(
+        deployment=call.deployment.name,
+        operation=call.operation,
+        target=call.target,
+        outcome=Outcome.SKIPPED,
+        error=reason,
+    )
+
+
+def _from_journal(data: dict[str, Any]) -> Result:
+    result = result_from_dict(data)
+    return dataclasses.replace(result, data={**result.data, "from_journal": True})
