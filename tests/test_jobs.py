@@ -1,0 +1,534 @@
+"""Scheduled jobs: job files, windows, the journal, the lock, `airfleet run` and `history`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _simthread import SimThread, sim_in_thread
+from airfleet.errors import ConfigError, UsageError
+from airfleet.jobs.journal import Journal, read_run, read_runs
+from airfleet.jobs.lock import JobLock, lock_holder
+from airfleet.jobs.spec import TriggerOptions, load_job, parse_job
+from airfleet.jobs.windows import parse_window, window_label, window_start
+from airfleet.results import Outcome, Result
+from airfleet.sim import Faults, Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def airfleet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("AIRFLEET_CONFIG", "AIRFLEET_STATE_DIR")
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "airfleet", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimThread]:
+    simulator = Simulator(deployments=8, api="mixed", seed=3, faults=Faults(latency_ms=1))
+    with sim_in_thread(simulator) as running:
+        yield running
+
+
+@pytest.fixture
+def fleet(sim: SimThread, tmp_path: Path) -> Path:
+    return sim.write_fleet(
+        tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None, "max_in_flight": 4}
+    )
+
+
+def write_job(tmp_path: Path, body: str, name: str = "job.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def run_job(
+    sim: SimThread, job: Path, state: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = airfleet(
+        "run", str(job), "--state-dir", str(state), "--report", "json", *extra, env=sim.sim.env()
+    )
+    report: dict[str, Any] = json.loads(out.stdout) if out.stdout.strip() else {}
+    return out, report
+
+
+def runs_with(sim: SimThread, prefix: str) -> list[str]:
+    """Every run id on the server that starts with ``prefix``, one entry per run made."""
+    stats = sim.stats()
+    return [
+        run_id
+        for per_dag in stats["run_ids"].values()
+        for ids in per_dag.values()
+        for run_id in ids
+        if run_id.startswith(prefix)
+    ]
+
+
+# -- job files -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "jobs").glob("*.yaml")), ids=str)
+def test_every_example_job_file_validates(path: Path) -> None:
+    """Each file in configs/jobs/ loads and validates, pool specs included."""
+    job = load_job(path)
+    assert job.steps
+    assert job.name
+
+
+def test_job_file_full_form_becomes_value_objects(tmp_path: Path) -> None:
+    """Options land in frozen value objects; step ids default to step<N>; paths are relative."""
+    (tmp_path / "fleet.yaml").write_text("version: 1\n", encoding="utf-8")
+    job = parse_job(
+        """\
+version: 1
+name: nightly
+fleet: fleet.yaml
+select: tag:prod
+window: daily
+steps:
+  - trigger:
+      id: load
+      dags: [a, b]
+      conf: {full: true}
+      wait: true
+      timeout_s: 60
+      limits: {max_in_flight: 2}
+  - health:
+  - pause: {dags: [a], continue_on_failure: true, select: [tag:eu, 'name:x-*']}
+""",
+        source="job.yaml",
+        base=tmp_path,
+    )
+    assert job.fleet == str(tmp_path / "fleet.yaml")
+    assert job.select == ("tag:prod",)
+    assert job.span == timedelta(days=1)
+    assert [s.id for s in job.steps] == ["load", "step2", "step3"]
+    trigger = job.steps[0].options
+    assert isinstance(trigger, TriggerOptions)
+    assert trigger.dags == ("a", "b")
+    assert trigger.wait is True
+    assert job.steps[0].limits is not None
+    assert job.steps[0].limits.max_in_flight == 2
+    assert job.steps[2].continue_on_failure is True
+    assert job.steps[2].select == ("tag:eu", "name:x-*")
+
+
+BAD_JOBS = [
+    (
+        "version: 1\nname: j\nsteps:\n  - trigerr: {dags: [a]}\n",
+        "job.yaml:4: steps[0].trigerr: unknown step kind 'trigerr' (did you mean 'trigger'?)",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - trigger:\n      dags: [a]\n      wiat: true\n",
+        "job.yaml:6: steps[0].trigger.wiat: unknown key 'wiat' (did you mean 'wait'?)",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - pause: {}\n",
+        "job.yaml:4: steps[0].pause.dags: is required",
+    ),
+    (
+        "version: 1\nname: j\nwindow: monthly\nsteps:\n  - health: {}\n",
+        "job.yaml:3: window: window 'monthly' is not hourly, daily or an ISO-8601 duration",
+    ),
+    (
+        "version: 1\nname: j\nsteps: []\n",
+        "job.yaml:3: steps: List should have at least 1 item",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - trigger:\n    dags: [a]\n",
+        "job.yaml:4: steps[0]: a step has exactly one key, its kind",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - health: {id: a}\n  - health: {id: a}\n",
+        "job.yaml:5: steps[1]: step id 'a' is used twice",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - trigger: {dags: [a], conf: {day: 2026-11-24}}\n",
+        "job.yaml:4: steps[0].trigger.conf: must be plain JSON",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - health: {select: 'color:red'}\n",
+        "job.yaml:4: steps[0].health.select: unknown selector kind 'color'",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - audit_pools: {spec: nope.yaml}\n",
+        "job.yaml:4: steps[0].audit_pools.spec: pool spec",
+    ),
+    (
+        "version: 1\nname: ../etc\nsteps:\n  - health: {}\n",
+        "job.yaml:2: name: '../etc': use letters, digits",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - trigger: {dags: [a, a]}\n",
+        "job.yaml:4: steps[0].trigger.dags: 'a' is listed twice",
+    ),
+    (
+        "version: 1\nname: j\nsteps:\n  - health: {limits: {max_in_fligth: 2}}\n",
+        "steps[0].health.limits.max_in_fligth: unknown key 'max_in_fligth' (did you mean",
+    ),
+    ("version: 1\nnmae: j\nsteps:\n  - health: {}\n", "job.yaml:2: nmae: unknown key 'nmae'"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_JOBS)
+def test_bad_job_file_is_one_located_error(tmp_path: Path, text: str, expected: str) -> None:
+    """Every mistake names file:line and the key, with a hint where one helps."""
+    with pytest.raises(ConfigError) as caught:
+        parse_job(text, source="job.yaml", base=tmp_path)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_bad_job_file_exits_2_with_one_line_and_sends_nothing(
+    sim: SimThread, tmp_path: Path
+) -> None:
+    """`airfleet run` on an invalid job: exit 2, a single stderr line, no request made."""
+    job = write_job(tmp_path, "version: 1\nname: j\nsteps:\n  - trigerr: {dags: [hello]}\n")
+    before = sim.stats()["requests_total"]
+    out, _ = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "job.yaml:4:" in out.stderr
+    assert "did you mean 'trigger'" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert sim.stats()["requests_total"] == before
+    assert not (tmp_path / "state").exists()
+
+
+def test_selection_matching_nothing_is_exit_2_at_the_step(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """A step whose selection matches no deployment stops the job before anything is sent."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: nosel\nfleet: fleet.yaml\nsteps:\n"
+        "  - health: {}\n  - pause: {dags: [hello], select: tag:nowhere}\n",
+    )
+    before = sim.stats()["requests_total"]
+    out, _ = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 2
+    assert "job.yaml:6: step 2 (pause): selection 'tag:nowhere' matches no deployment" in out.stderr
+    assert sim.stats()["requests_total"] == before
+
+
+# -- windows -------------------------------------------------------------------------
+
+
+def test_windows_parse_and_align() -> None:
+    """Named and ISO-8601 windows; starts aligned in UTC (weeks on Mondays); labels."""
+    assert parse_window("hourly") == timedelta(hours=1)
+    assert parse_window("PT6H") == timedelta(hours=6)
+    assert parse_window("P1W") == timedelta(weeks=1)
+    assert parse_window("P1DT12H") == timedelta(days=1, hours=12)
+    for bad in ("P", "PT", "P1M", "P1Y", "PT30S", "daily ", "6h"):
+        with pytest.raises(ValueError, match="window"):
+            parse_window(bad)
+    now = datetime(2026, 11, 25, 13, 47, 5, tzinfo=UTC)
+    assert window_start(now, timedelta(days=1)) == datetime(2026, 11, 25, tzinfo=UTC)
+    assert window_start(now, timedelta(hours=6)) == datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert window_start(now, timedelta(weeks=1)).weekday() == 0
+    assert window_label(datetime(2026, 11, 24, tzinfo=UTC), timedelta(days=1)) == "2026-11-24"
+    assert (
+        window_label(datetime(2026, 11, 24, 6, tzinfo=UTC), timedelta(hours=6))
+        == "2026-11-24T06:00:00Z"
+    )
+
+
+# -- journal and lock ----------------------------------------------------------------
+
+
+def _result(target: str, outcome: Outcome = Outcome.OK) -> Result:
+    return Result("dep-0000", "trigger", target, outcome, status=200, data={"dag_run_id": "r"})
+
+
+def test_journal_tolerates_a_torn_last_line_and_resumes_on_a_new_line(tmp_path: Path) -> None:
+    """A crash mid-write leaves half a line: it is ignored, and the next record is intact."""
+    path = tmp_path / "run.jsonl"
+    journal = Journal(path, {"started_at": "x", "planned": 3}, resume=False)
+    journal.record(1, _result("a"))
+    journal.close()
+    with open(path, "a", encoding="utf-8") as file:
+        file.write('{"type": "call", "step": 1, "key": "dep-0000|trigger|b", "res')
+    run = read_run(path)
+    assert run is not None
+    assert set(run.done(1)) == {"dep-0000|trigger|a"}
+    assert run.status == "killed"
+    resumed = Journal(path, {"pid": 1}, resume=True)
+    resumed.record(1, _result("b"))
+    resumed.record(1, _result("c", Outcome.FAILED))
+    resumed.finish({"interrupted": False})
+    resumed.close()
+    run = read_run(path)
+    assert run is not None
+    assert set(run.done(1)) == {"dep-0000|trigger|a", "dep-0000|trigger|b"}
+    assert run.resumes == 1
+    assert run.counts() == {"ok": 2, "failed": 1, "skipped": 0, "missing": 0}
+    assert run.finished
+    assert not run.complete
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Path) -> None:
+    """Two holders of one job lock: the second gets a UsageError naming pid and host."""
+    path = tmp_path / "lock"
+    with JobLock(path, "nightly"):
+        holder = lock_holder(path)
+        assert holder is not None
+        assert holder["pid"] == os.getpid()
+        with pytest.raises(UsageError, match=rf"already running \(pid {os.getpid()} on "):
+            JobLock(path, "nightly").__enter__()
+    assert lock_holder(path) is None
+
+
+def test_lock_of_a_killed_process_is_not_stale(tmp_path: Path) -> None:
+    """SIGKILL the holder: the kernel drops its flock, so the next run takes the lock."""
+    path = tmp_path / "lock"
+    code = (
+        "import sys, time; from pathlib import Path; from airfleet.jobs.lock import JobLock\n"
+        f"lock = JobLock(Path({str(path)!r}), 'j').__enter__()\n"
+        "print('held', flush=True); time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "held"
+        holder = lock_holder(path)
+        assert holder is not None
+        assert holder["pid"] == proc.pid
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert lock_holder(path) is None
+    with JobLock(path, "j"):
+        pass
+
+
+def test_concurrent_run_is_refused_with_exit_2(sim: SimThread, fleet: Path, tmp_path: Path) -> None:
+    """While one run holds the job's lock, another exits 2 naming the holder; nothing is sent."""
+    job = write_job(tmp_path, "version: 1\nname: busy\nfleet: fleet.yaml\nsteps:\n  - health: {}\n")
+    state = tmp_path / "state"
+    before = sim.stats()["requests_total"]
+    with JobLock(state / "busy" / "lock", "busy"):
+        out, _ = run_job(sim, job, state)
+    assert out.returncode == 2
+    assert f"job 'busy' is already running (pid {os.getpid()}" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert sim.stats()["requests_total"] == before
+    assert not list((state / "busy").glob("*.jsonl"))
+
+
+# -- running jobs against the simulator ------------------------------------------------------
+
+
+def test_windowed_job_run_twice_triggers_once(sim: SimThread, fleet: Path, tmp_path: Path) -> None:
+    """Same window, second run: every trigger answers 409 -> ok, already_existed; no new run."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: win-twice\nfleet: fleet.yaml\nwindow: P3650D\nsteps:\n"
+        "  - trigger: {id: load, dags: [refresh_dims, nightly_load], conf: {full: true}}\n"
+        "  - unpause: {dags: [hello]}\n",
+    )
+    state = tmp_path / "state"
+    first, report = run_job(sim, job, state)
+    assert first.returncode == 0, first.stderr
+    assert report["summary"]["operation"] == "job"
+    assert report["summary"]["ok"] == 8 * 2 + 8
+    assert {r["operation"] for r in report["results"]} == {"trigger", "unpause"}
+    start = window_start(datetime.now(UTC), timedelta(days=3650))
+    run_id = f"airfleet__win-twice__{start:%Y-%m-%d}__load"
+    assert {r["data"]["dag_run_id"] for r in report["results"] if r["operation"] == "trigger"} == {
+        run_id
+    }
+    assert len(runs_with(sim, run_id)) == 16
+    refused = sim.stats()["duplicates_refused"]
+
+    second, again = run_job(sim, job, state)
+    assert second.returncode == 0, second.stderr
+    triggers = [r for r in again["results"] if r["operation"] == "trigger"]
+    assert len(triggers) == 16
+    assert all(r["outcome"] == "ok" and r["status"] == 409 for r in triggers)
+    assert all(r["data"]["already_existed"] is True for r in triggers)
+    assert len(runs_with(sim, run_id)) == 16
+    assert sim.stats()["duplicates_refused"] == refused + 16
+    assert [r.status for r in read_runs(state / "win-twice")] == ["finished", "finished"]
+
+
+def test_job_without_window_makes_fresh_run_ids_per_invocation(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """No window: each invocation triggers anew, with its own airfleet__<job>__... id."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: nowin\nfleet: fleet.yaml\nselect: tag:v2\nsteps:\n"
+        "  - trigger: {dags: [hello]}\n",
+    )
+    ids = set()
+    for _ in range(2):
+        out, report = run_job(sim, job, tmp_path / "state")
+        assert out.returncode == 0, out.stderr
+        ids |= {r["data"]["dag_run_id"] for r in report["results"]}
+        assert not any(r["data"].get("already_existed") for r in report["results"])
+    assert len(ids) == 2
+    assert all(i.startswith("airfleet__nowin__") and i.endswith("__step1") for i in ids)
+    assert len(runs_with(sim, "airfleet__nowin__")) == 2 * 4
+
+
+def test_failed_step_stops_the_job_and_skips_later_calls(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """A failing step: later calls are skipped with a reason, exit 1, nothing sent for them."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: stops\nfleet: fleet.yaml\nselect: 'name:dep-000[0-3]'\nsteps:\n"
+        "  - trigger: {dags: [no_such_dag]}\n"
+        "  - pause: {dags: [hello]}\n",
+    )
+    before = sim.stats()["requests_by_endpoint"]
+    out, report = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 1
+    pauses = [r for r in report["results"] if r["operation"] == "pause"]
+    assert len(pauses) == 4
+    assert all(r["outcome"] == "skipped" for r in pauses)
+    assert "not run: step 1 (trigger) failed (4 of 4 calls)" in pauses[0]["error"]
+    after = sim.stats()["requests_by_endpoint"]
+    assert {k: v for k, v in after.items() if "PATCH" in k} == {
+        k: v for k, v in before.items() if "PATCH" in k
+    }
+
+
+def test_continue_on_failure_goes_on(sim: SimThread, fleet: Path, tmp_path: Path) -> None:
+    """continue_on_failure: true on the failing step lets the next one run."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: goes-on\nfleet: fleet.yaml\nselect: 'name:dep-000[0-1]'\nsteps:\n"
+        "  - trigger: {dags: [no_such_dag], continue_on_failure: true}\n"
+        "  - unpause: {dags: [hello]}\n",
+    )
+    out, report = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 1
+    outcomes = {(r["operation"], r["outcome"]) for r in report["results"]}
+    assert outcomes == {("trigger", "failed"), ("unpause", "ok")}
+
+
+def test_step_limits_apply_to_that_step(tmp_path: Path) -> None:
+    """A step's limits (max_in_flight: 1) hold on the server for that step's calls."""
+    simulator = Simulator(deployments=6, api="v2", faults=Faults(latency_ms=20))
+    with sim_in_thread(simulator) as own:
+        own.write_fleet(
+            tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None, "max_in_flight": 4}
+        )
+        job = write_job(
+            tmp_path,
+            "version: 1\nname: gentle\nfleet: fleet.yaml\nsteps:\n"
+            "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 1}}\n",
+        )
+        out, report = run_job(own, job, tmp_path / "state")
+        assert out.returncode == 0, out.stderr
+        assert report["summary"]["ok"] == 12
+        assert own.stats()["max_in_flight"] == 1
+
+
+def test_audit_step_with_apply_fixes_pools_then_finds_nothing(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """audit_pools with apply creates the missing pool; the next run sees no drift."""
+    (tmp_path / "pools.yaml").write_text(
+        "version: 1\npools:\n  jobs_pool: {slots: 3}\n", encoding="utf-8"
+    )
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: pools\nfleet: fleet.yaml\nselect: 'name:dep-000[4-5]'\nsteps:\n"
+        "  - audit_pools: {spec: pools.yaml, apply: true}\n",
+    )
+    out, report = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 0, out.stderr
+    assert all(r["data"]["applied"] for r in report["results"])
+    pools = sim.stats()["pools"]
+    assert pools["dep-0004"]["jobs_pool"]["slots"] == 3
+    out, report = run_job(sim, job, tmp_path / "state")
+    assert out.returncode == 0, out.stderr
+    assert all(r["data"]["drift"] == [] for r in report["results"])
+
+
+def test_history_lists_runs_and_job_reports_in_any_format(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """history shows each run's window, status and counts; -o/--report work for jobs."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: hist\nfleet: fleet.yaml\nwindow: hourly\nsteps:\n"
+        "  - health: {}\n  - unpause: {dags: [hello], select: tag:prod}\n",
+    )
+    state = tmp_path / "state"
+    junit = tmp_path / "job.xml"
+    out = airfleet("run", str(job), "--state-dir", str(state), "-o", str(junit), env=sim.sim.env())
+    assert out.returncode == 0, out.stderr
+    assert junit.read_text(encoding="utf-8").count("<testcase") == 8 + 3
+    out = airfleet(
+        "run",
+        str(job),
+        "--report",
+        "jsonl",
+        env={"AIRFLEET_STATE_DIR": str(state), **sim.sim.env()},
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 8 + 3 + 1
+    assert lines[-1]["summary"]["operation"] == "job"
+
+    shown = airfleet("history", str(job), "--state-dir", str(state), "--report", "json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["job"] == "hist"
+    assert len(data["runs"]) == 2
+    for row in data["runs"]:
+        assert row["status"] == "finished"
+        assert (row["ok"], row["failed"], row["skipped"], row["missing"]) == (11, 0, 0, 0)
+        assert row["window"] == "hourly"
+        assert row["window_start"].endswith(":00:00+00:00")
+    table = airfleet("history", "hist", "--state-dir", str(state), "--report", "table")
+    assert "finished" in table.stdout
+    assert "job hist: 2 run(s)" in table.stdout
+    empty = airfleet("history", "nobody", "--state-dir", str(state))
+    assert empty.returncode == 0
+    assert json.loads(empty.stdout)["runs"] == []
+
+
+def test_journal_and_report_hold_no_secret(sim: SimThread, fleet: Path, tmp_path: Path) -> None:
+    """The journal and the report never hold the fleet's client secret, token or password."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: quiet\nfleet: fleet.yaml\nsteps:\n  - trigger: {dags: [hello]}\n",
+    )
+    state = tmp_path / "state"
+    out, _ = run_job(sim, job, state)
+    assert out.returncode == 0, out.stderr
+    text = "".join(p.read_text(encoding="utf-8") for p in (state / "quiet").glob("*.jsonl"))
+    text += out.stdout + out.stderr
+    assert text
+    for secret in sim.sim.env().values():
+        assert secret not in text
