@@ -223,3 +223,60 @@ def test_resume_after_a_complete_run_starts_afresh_and_creates_nothing(
     assert "has no unfinished run; starting one" in again.stderr
     assert sim.stats()["runs_total"] == runs
     assert len(list((state / "crash-none").glob("*.jsonl"))) == 2
+
+
+def test_ctrl_c_reports_interrupted_and_resume_finishes(sim: SimThread, tmp_path: Path) -> None:
+    """SIGINT: exit 130 with a report, history says interrupted, --resume does the rest once."""
+    name = "crash-sigint"
+    job = _write(sim, tmp_path, name, window=False)
+    state = tmp_path / "state"
+    env = _env(sim)
+    proc = subprocess.Popen(
+        [*_command(job, state), "--report", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        while proc.poll() is None and _call_lines(state, name)[0] < 5:
+            time.sleep(0.002)
+        assert proc.poll() is None, "the run ended before the interrupt: slow the simulator"
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    summary = json.loads(stdout)["summary"]
+    assert summary["interrupted"] is True
+    assert summary["total"] == PLANNED
+    assert summary["skipped"] > 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "airfleet", "history", name, "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    (row,) = json.loads(shown.stdout)["runs"]
+    assert row["status"] == "interrupted"
+    assert row["skipped"] > 0
+
+    out = subprocess.run(
+        [*_command(job, state), "--resume", "--report", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["summary"]["ok"] == PLANNED
+    (path,) = (state / name).glob("*.jsonl")
+    run = read_run(path)
+    assert run is not None
+    assert run.complete
+    created = _created(sim, run.header["run_ids"])
+    assert len(created) == DEPLOYMENTS * 3
+    assert set(created.values()) == {1}
