@@ -7,9 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,20 @@ class SimProcess:
             data: dict[str, Any] = json.loads(r.read())
             return data
 
+    def cpu_s(self) -> float:
+        """The simulator process's CPU seconds so far (user + system)."""
+        import psutil
+
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM of the simulator process (Linux)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/_sim/reset_stats", data=b"{}", method="POST")  # noqa: S310
         urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
@@ -49,10 +64,11 @@ def simulator(
     latency_ms: float = 0.0,
     api: str = "v2",
     auth: str = "token",
+    extra: Sequence[str] = (),
 ) -> Iterator[SimProcess]:
     """``airfleet sim`` in a subprocess, with its fleet.yaml written to ``workdir``."""
     port = free_port()
-    config = workdir / f"fleet-{deployments}-{int(latency_ms)}.yaml"
+    config = workdir / f"fleet-{deployments}-{int(latency_ms)}-{auth}.yaml"
     args = [
         sys.executable,
         "-m",
@@ -70,6 +86,7 @@ def simulator(
         str(latency_ms),
         "--write-config",
         str(config),
+        *extra,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     env: dict[str, str] = {}
@@ -95,42 +112,58 @@ def simulator(
 
 @dataclass
 class Measured:
-    wall_s: float  # the whole process, start-up included
-    work_s: float  # the measured work only, timed inside the process
-    cpu_s: float
-    peak_rss_mb: float
+    wall_s: float  # the whole process: start-up, imports and fleet file included
+    work_s: float  # first request to last answer, as the contender timed it
+    cpu_s: float  # user + system, from the process's rusage
+    peak_rss_mb: float  # ru_maxrss of the process
+    output: dict[str, Any]  # the contender's last line of output, parsed
 
 
 def run_child(
-    args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 1800
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+    work_s: Callable[[dict[str, Any], Path], float] | None = None,
 ) -> Measured:
-    """Run a whole process; wall time, CPU seconds and peak RSS from wait4."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        list(args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = proc.communicate(timeout=timeout)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{args} failed ({proc.returncode}): {err[-2000:]}")
-    # The child reports its own figures on its last line (see child_usage).
-    usage = json.loads(out.strip().splitlines()[-1])
-    return Measured(wall, usage["work_s"], usage["cpu_s"], usage["peak_rss_mb"])
+    """Run a whole process; wall time, CPU seconds and peak RSS from ``wait4``.
 
-
-def child_usage(work_s: float) -> str:
-    """The last line a contender prints: its work time, CPU time and peak RSS."""
-    import resource
-
-    self_usage = resource.getrusage(resource.RUSAGE_SELF)
-    return json.dumps(
-        {
-            "work_s": work_s,
-            "cpu_s": self_usage.ru_utime + self_usage.ru_stime,
-            "peak_rss_mb": self_usage.ru_maxrss / 1024,
-        }
+    The child's last line of stdout is JSON; its ``work_s`` is the work time
+    unless ``work_s`` reads it some other way (from the child's output and a
+    scratch directory the child may write to: ``{scratch}`` in ``args``).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        out_path = Path(scratch, "stdout")
+        err_path = Path(scratch, "stderr")
+        with out_path.open("w") as out, err_path.open("w") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [arg.replace("{scratch}", scratch) for arg in args],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, **(env or {})},
+            )
+            deadline = started + timeout
+            while True:
+                # wait4 (not Popen.wait) to get this child's own rusage.
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                    raise RuntimeError(f"{args} timed out after {timeout:.0f} s")
+                time.sleep(0.005)
+            wall = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{args} failed ({proc.returncode}): {err_path.read_text()[-2000:]}")
+        lines = out_path.read_text().strip().splitlines()
+        output: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+        work = work_s(output, Path(scratch)) if work_s else float(output["work_s"])
+    return Measured(
+        wall_s=wall,
+        work_s=work,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        output=output,
     )

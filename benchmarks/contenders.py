@@ -1,81 +1,186 @@
 """The contenders, each run as a whole process: ``python contenders.py NAME CONFIG ...``.
 
 Each lists pools (or triggers one DAG) on every deployment of the fleet file,
-``--rounds`` times, then prints its own CPU time and peak RSS as JSON.
+``--rounds`` times, then prints one JSON line: ``work_s``, the time from its
+first request to its last answer (interpreter start-up, imports and reading the
+fleet file are left out; the driver times the whole process separately), and
+``failed``, the calls that did not succeed. CPU time and peak RSS are taken by
+the driver from the process's rusage, the same way for every contender.
+
+* ``bare``: one aiohttp session and a semaphore; reads each body, parses
+  nothing. The ceiling for Python on this machine.
+* ``library``: airfleet's library API (``Engine.run`` on a plan).
+* ``official``: apache-airflow-client, a ``ThreadPoolExecutor`` of 16 threads,
+  one ``ApiClient`` per deployment, as a user would write it today.
+* ``requests``: a sequential ``requests.Session`` loop (the seed's example).
+
+(airfleet's CLI is the fifth contender; the driver runs it directly.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
 import os
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import child_usage
+DAG_ID = "hello"
+Work = Callable[[list[str], str, int, int, str, str], int]
 
 
-def deployments(config: str) -> tuple[list[str], str]:
+def deployments(config: str) -> list[str]:
     doc = yaml.safe_load(Path(config).read_text())
-    urls = [d["url"] for d in doc["deployments"]]
-    return urls, os.environ["AIRFLEET_SIM_TOKEN"]
+    return [d["url"] for d in doc["deployments"]]
 
 
-async def bare_aiohttp(config: str, rounds: int, concurrency: int, operation: str) -> None:
+def trigger_body(run_id: str) -> dict[str, object]:
+    # What airfleet sends for Airflow 3 (logical_date null = now).
+    return {"dag_run_id": run_id, "logical_date": None, "conf": {}}
+
+
+def bare(urls: list[str], token: str, rounds: int, concurrency: int, op: str, run_id: str) -> int:
     """The ceiling: one session, a semaphore, nothing else."""
     import aiohttp
 
-    urls, token = deployments(config)
-    headers = {"Authorization": f"Bearer {token}"}
-    semaphore = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency + 8, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+    async def main() -> int:
+        failed = 0
+        headers = {"Authorization": f"Bearer {token}"}
+        semaphore = asyncio.Semaphore(concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency + 8, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
-        async def one(url: str, i: int) -> None:
-            async with semaphore:
-                if operation == "pools":
-                    async with session.get(f"{url}/api/v2/pools") as resp:
+            async def one(url: str, run: str) -> None:
+                nonlocal failed
+                async with semaphore:
+                    if op == "pools":
+                        request = session.get(f"{url}/api/v2/pools")
+                    else:
+                        request = session.post(
+                            f"{url}/api/v2/dags/{DAG_ID}/dagRuns", json=trigger_body(run)
+                        )
+                    async with request as resp:
                         await resp.read()
-                else:
-                    body = {"dag_run_id": f"bare-{i}", "logical_date": None, "conf": {}}
-                    async with session.post(f"{url}/api/v2/dags/hello/dagRuns", json=body) as resp:
-                        await resp.read()
+                        failed += resp.status >= 300
 
-        for r in range(rounds):
-            await asyncio.gather(*(one(url, r) for url in urls))
+            for r in range(rounds):
+                await asyncio.gather(*(one(url, f"{run_id}-{r}") for url in urls))
+        return failed
+
+    return asyncio.run(main())
 
 
-async def airfleet_library(config: str, rounds: int, concurrency: int, operation: str) -> None:
-    """airfleet's library API: load the fleet, run plans through the engine."""
+def library(config: str, rounds: int, op: str, run_id: str) -> tuple[float, int]:
+    """airfleet's library API: load the fleet, run plans through one engine."""
     import airfleet
 
     fleet = airfleet.load_fleet(config)
-    async with airfleet.Engine(fleet) as engine:
+    # Only the runs are timed: the other contenders' clocks also start after
+    # their imports and after reading the fleet file.
+
+    async def main() -> int:
+        failed = 0
+        async with airfleet.Engine(fleet) as engine:
+            for r in range(rounds):
+                if op == "pools":
+                    plan = airfleet.plan_pools(fleet.deployments)
+                else:
+                    plan = airfleet.plan_trigger(
+                        fleet.deployments, [DAG_ID], run_id=f"{run_id}-{r}"
+                    )
+                report = await engine.run(plan)
+                failed += report.summary.failed
+        return failed
+
+    started = time.perf_counter()
+    failed = asyncio.run(main())
+    return time.perf_counter() - started, failed
+
+
+def official(
+    urls: list[str], token: str, rounds: int, concurrency: int, op: str, run_id: str
+) -> int:
+    """apache-airflow-client in a thread pool, one ApiClient per deployment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_client import client as af
+
+    def one(url: str, run: str) -> bool:
+        config = af.Configuration(host=url, access_token=token)
+        with af.ApiClient(config) as api:
+            try:
+                if op == "pools":
+                    af.PoolApi(api).get_pools()
+                else:
+                    body = af.TriggerDAGRunPostBody(dag_run_id=run, logical_date=None, conf={})
+                    af.DagRunApi(api).trigger_dag_run(DAG_ID, body)
+            except af.ApiException:
+                return False
+        return True
+
+    failed = 0
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for r in range(rounds):
-            if operation == "pools":
-                plan = airfleet.plan_pools(fleet.deployments)
-            else:
-                plan = airfleet.plan_trigger(fleet.deployments, ["hello"], run_id=f"lib-{r}")
-            report = await engine.run(plan)
-            assert report.summary.failed == 0, report.summary
+            runs = [f"{run_id}-{r}"] * len(urls)
+            failed += sum(not ok for ok in pool.map(one, urls, runs))
+    return failed
+
+
+def sequential(
+    urls: list[str], token: str, rounds: int, concurrency: int, op: str, run_id: str
+) -> int:
+    """One requests.Session, one deployment after the other."""
+    import requests
+
+    failed = 0
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {token}"
+        for r in range(rounds):
+            for url in urls:
+                if op == "pools":
+                    resp = session.get(f"{url}/api/v2/pools", timeout=30)
+                else:
+                    resp = session.post(
+                        f"{url}/api/v2/dags/{DAG_ID}/dagRuns",
+                        json=trigger_body(f"{run_id}-{r}"),
+                        timeout=30,
+                    )
+                resp.json()
+                failed += not resp.ok
+    return failed
+
+
+CONTENDERS: dict[str, Work] = {"bare": bare, "official": official, "requests": sequential}
+# Imported before the clock starts, as airfleet is by the library contender.
+IMPORTS = {"bare": "aiohttp", "official": "airflow_client.client", "requests": "requests"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("contender", choices=["bare", "library"])
+    parser.add_argument("contender", choices=["library", *CONTENDERS])
     parser.add_argument("config")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--operation", choices=["pools", "trigger"], default="pools")
+    parser.add_argument("--run-id", default="bench")
     args = parser.parse_args()
-    run = {"bare": bare_aiohttp, "library": airfleet_library}[args.contender]
-    started = time.perf_counter()
-    asyncio.run(run(args.config, args.rounds, args.concurrency, args.operation))
-    print(child_usage(time.perf_counter() - started))
+    if args.contender == "library":
+        # The engine's limits come from the fleet file, like a user's.
+        work_s, failed = library(args.config, args.rounds, args.operation, args.run_id)
+    else:
+        urls = deployments(args.config)
+        token = os.environ["AIRFLEET_SIM_TOKEN"]
+        work = CONTENDERS[args.contender]
+        importlib.import_module(IMPORTS[args.contender])
+        started = time.perf_counter()
+        failed = work(urls, token, args.rounds, args.concurrency, args.operation, args.run_id)
+        work_s = time.perf_counter() - started
+    print(json.dumps({"work_s": work_s, "failed": failed}))
 
 
 if __name__ == "__main__":

@@ -20,14 +20,6 @@ from _harness import ROOT, run_child, simulator
 CONTENDERS = Path(__file__).resolve().parent / "contenders.py"
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a live process (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deployments", type=int, default=10_000)
@@ -53,7 +45,7 @@ def main() -> None:
             env=sim.env,
         )
         stats = sim.stats()
-        rss = peak_rss_mb(sim.pid)
+        rss = sim.peak_rss_mb()
     rps = stats["requests_total"] / measured.work_s
     lines = [
         f"# Simulator throughput ({args.deployments} deployments, one process)",
