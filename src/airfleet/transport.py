@@ -22,6 +22,8 @@ __all__ = ["AiohttpTransport", "HttpRequest", "HttpResponse", "Transport"]
 # Bodies past this size are cut: a fleet tool must not be knocked over by one
 # deployment answering with a 2 GB error page.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# Distinct query strings remembered (pages of a listing, update masks...).
+MAX_CACHED_QUERIES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,10 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        # Per-request costs paid once: a ClientTimeout per distinct timeout, an
+        # encoded query string per distinct params (a fleet sends few shapes).
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._queries: dict[tuple[tuple[str, str], ...], str] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop: aiohttp binds a session to it.
@@ -101,15 +107,26 @@ class AiohttpTransport:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         session = self._get_session()
-        timeout = aiohttp.ClientTimeout(total=request.timeout_s)
-        try:
+        timeout = self._timeouts.get(request.timeout_s)
+        if timeout is None:
+            timeout = self._timeouts[request.timeout_s] = aiohttp.ClientTimeout(
+                total=request.timeout_s
+            )
+        url = request.url
+        if request.params:
             # A pre-encoded query string is cheaper for yarl than params=.
-            url = f"{request.url}?{urlencode(request.params)}" if request.params else request.url
+            query = self._queries.get(request.params)
+            if query is None:
+                query = urlencode(request.params)
+                if len(self._queries) < MAX_CACHED_QUERIES:
+                    self._queries[request.params] = query
+            url = f"{url}?{query}"
+        try:
             async with session.request(
                 request.method,
                 url,
                 headers=request.headers,
-                json=request.json if request.json is not None else None,
+                json=request.json,
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
