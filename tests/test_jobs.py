@@ -532,3 +532,26 @@ def test_journal_and_report_hold_no_secret(sim: SimThread, fleet: Path, tmp_path
     assert text
     for secret in sim.sim.env().values():
         assert secret not in text
+
+
+def test_dry_run_prints_every_step_and_sends_nothing(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """run --dry-run: the requests of every step with their run ids; no request, no journal."""
+    job = write_job(
+        tmp_path,
+        "version: 1\nname: dry\nfleet: fleet.yaml\nwindow: daily\nsteps:\n"
+        "  - trigger: {id: load, dags: [hello], conf: {a: 1}}\n"
+        "  - pause: {dags: [hello], select: tag:prod}\n  - health: {}\n",
+    )
+    before = sim.stats()["requests_total"]
+    out, plan = run_job(sim, job, tmp_path / "state", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert plan["dry_run"] is True
+    assert plan["operation"] == "job dry"
+    methods = [r["method"] for r in plan["requests"]]
+    assert methods == ["POST"] * 8 + ["PATCH"] * 3
+    start = window_start(datetime.now(UTC), timedelta(days=1))
+    assert plan["requests"][0]["body"]["dag_run_id"] == f"airfleet__dry__{start:%Y-%m-%d}__load"
+    assert sim.stats()["requests_total"] == before
+    assert not (tmp_path / "state").exists()

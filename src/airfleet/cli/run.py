@@ -10,12 +10,21 @@ from typing import Any, TypeVar
 
 import click
 
-from airfleet.cli._context import CliContext, report_options
+from airfleet.cli._context import CliContext, report_options, run_options
+from airfleet.cli._dry_run import print_plan
 from airfleet.inventory import load_fleet
-from airfleet.jobs.journal import Journal, read_runs, run_file_name
+from airfleet.jobs.journal import Journal, JournalRun, call_key, read_runs, run_file_name
 from airfleet.jobs.lock import JobLock
-from airfleet.jobs.runner import JobRunner, find_resumable, plan_job, run_ids_for, window_of
+from airfleet.jobs.runner import (
+    JobRunner,
+    PlannedStep,
+    find_resumable,
+    plan_job,
+    run_ids_for,
+    window_of,
+)
 from airfleet.jobs.spec import load_job
+from airfleet.plan import Plan
 from airfleet.report import ReportFormat
 
 __all__ = ["job_dir", "run", "state_dir_option"]
@@ -26,6 +35,7 @@ EPILOG = """\b
 Examples:
   airfleet run configs/jobs/nightly.yaml
   airfleet run nightly.yaml --resume                    # after a crash: finish what is left
+  airfleet run nightly.yaml --resume --dry-run          # what --resume would send
   airfleet run nightly.yaml --state-dir /var/lib/airfleet --report junit -o nightly.xml
   airfleet history nightly-refresh
 """
@@ -62,6 +72,7 @@ def job_dir(state_dir: str | None, job_name: str) -> Path:
     "finished, retry the rest with the same run ids.",
 )
 @state_dir_option
+@run_options
 @report_options
 @click.pass_obj
 def run(
@@ -69,6 +80,7 @@ def run(
     job_file: str,
     resume: bool,
     state_dir: str | None,
+    dry_run: bool,
     report_format: ReportFormat | None,
     output: str | None,
 ) -> None:
@@ -80,11 +92,21 @@ def run(
     to a journal as it arrives. With a window (daily, hourly, PT6H...), run
     ids are the same for the whole window, so running twice triggers nothing
     twice. Only one run of a job at a time (exit 2 if another holds it).
+    --dry-run prints the requests the steps would send (pool fixes depend
+    on what the audit reads, so they are not shown), takes no lock and
+    writes no journal.
     """
     job = load_job(job_file)
     fleet = load_fleet(job.fleet) if job.fleet else obj.fleet()
     now = datetime.now(UTC)
     directory = job_dir(state_dir, job.name)
+    if dry_run:
+        window = window_of(job, now)
+        previous = find_resumable(read_runs(directory), job, window) if resume else None
+        steps = plan_job(job, fleet, run_ids_for(job, now=now, previous=previous))
+        as_json = obj.format_for(report_format, output) not in ("table", "markdown")
+        print_plan(_left(steps, previous, job.name), console=obj.stdout, as_json=as_json)
+        raise SystemExit(0)
     with JobLock(directory / "lock", job.name):
         window = window_of(job, now)
         previous = find_resumable(read_runs(directory), job, window) if resume else None
@@ -150,3 +172,14 @@ def run(
         finally:
             journal.close()
     raise SystemExit(code)
+
+
+def _left(steps: tuple[PlannedStep, ...], previous: JournalRun | None, name: str) -> Plan:
+    """Every step's calls in order, less those a resume would take from the journal."""
+    calls = tuple(
+        call
+        for planned in steps
+        for call in planned.plan.calls
+        if previous is None or call_key(call) not in previous.done(planned.step.index)
+    )
+    return Plan(f"job {name}", calls, mutating=True)
