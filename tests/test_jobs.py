@@ -18,6 +18,7 @@ from _simthread import SimThread, sim_in_thread
 from airfleet.errors import ConfigError, UsageError
 from airfleet.jobs.journal import Journal, read_run, read_runs
 from airfleet.jobs.lock import JobLock, lock_holder
+from airfleet.jobs.runner import find_resumable
 from airfleet.jobs.spec import TriggerOptions, load_job, parse_job
 from airfleet.jobs.windows import parse_window, window_label, window_start
 from airfleet.results import Outcome, Result
@@ -555,3 +556,15 @@ def test_dry_run_prints_every_step_and_sends_nothing(
     assert plan["requests"][0]["body"]["dag_run_id"] == f"airfleet__dry__{start:%Y-%m-%d}__load"
     assert sim.stats()["requests_total"] == before
     assert not (tmp_path / "state").exists()
+
+
+def test_resume_is_refused_when_the_steps_changed(tmp_path: Path) -> None:
+    """A killed run of an edited job is not resumed: its journal describes other steps."""
+    old = parse_job("version: 1\nname: j\nsteps:\n  - trigger: {dags: [a]}\n", base=tmp_path)
+    new = parse_job("version: 1\nname: j\nsteps:\n  - trigger: {dags: [b]}\n", base=tmp_path)
+    header = {"started_at": "t", "planned": 1, "window_start": None}
+    Journal(tmp_path / "r.jsonl", {**header, "fingerprint": old.fingerprint}, resume=False).close()
+    runs = read_runs(tmp_path)
+    assert find_resumable(runs, old, None) is runs[0]
+    with pytest.raises(UsageError, match="steps of job 'j' changed"):
+        find_resumable(runs, new, None)

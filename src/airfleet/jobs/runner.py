@@ -48,7 +48,9 @@ __all__ = [
     "PlannedStep",
     "find_resumable",
     "plan_job",
+    "plan_step",
     "run_ids_for",
+    "window_of",
 ]
 
 OnResult = Callable[[Result], None]
