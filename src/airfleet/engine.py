@@ -403,7 +403,14 @@ class Engine:
         while True:
             attempt += 1
             tally.max_attempts = max(tally.max_attempts, attempt)
-            credential = await self.auth.get(scope) if request.auth else None
+            try:
+                credential = await self.auth.get(scope) if request.auth else None
+            except AuthError as exc:
+                if not uncertain:
+                    raise
+                # An earlier attempt may have acted: the caller must know that
+                # this request's effect is unknown, not merely that auth failed.
+                raise TransportError(f"{exc} (an earlier attempt got no answer)") from exc
             headers = {"Authorization": credential.header} if credential else {}
             http = HttpRequest(
                 request.method, url, request.params, headers, request.json, deployment.timeout_s

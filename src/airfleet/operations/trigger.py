@@ -4,6 +4,13 @@ Every trigger carries its own ``dag_run_id``: one per invocation unless given,
 the same on every deployment and every retry. So a resent POST can never make
 a second run: the server answers 409, and a GET of our run id tells whether
 the run is ours (ok) or another run holds the same logical date (failed).
+
+When the POST's answer was lost (no answer, a reset, a 502/503/504) and the
+retries ran out, nobody knows whether the run was made. That result is
+``failed`` with ``data.effect == "unknown"`` and says how to settle it:
+re-run with the same ``--run-id`` (a 409 then proves the run exists). Every
+other failed trigger made no run, except ``--wait`` failures, whose ``data``
+holds the run that was made.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airfleet.dialects.base import Dialect
+from airfleet.errors import AirfleetError, TransportError
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
 from airfleet.plan import Call, Conversation, Pause, Plan, Request, Verdict
@@ -23,6 +31,8 @@ from airfleet.results import Outcome
 __all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
 
 FIRST_POLL_S = 0.5
+# Answers after which the server may have acted (as retry.UNCERTAIN_STATUSES).
+_MAY_HAVE_ACTED = frozenset({502, 503, 504})
 
 
 def make_run_id(now: datetime | None = None) -> str:
@@ -57,14 +67,20 @@ class TriggerSpec:
         return (self.request(dialect),)
 
     def converse(self, dialect: Dialect) -> Conversation:
-        posted = yield from ask(self.request(dialect))
+        try:
+            posted = yield from ask(self.request(dialect))
+        except TransportError as exc:
+            return self._unknown(str(exc))
         if posted.ok:
             run = read(dialect.read_run, posted)
             data: dict[str, Any] = run.as_data()
         elif posted.status == 409:
             # Ours, from an earlier attempt or an earlier invocation, or another
             # run holding the same logical date? Only a GET of our id can tell.
-            check = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            try:
+                check = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            except AirfleetError as exc:
+                return self._unknown(f"HTTP 409, then checking the run: {exc}")
             if check.status == 404:
                 return Verdict(
                     Outcome.FAILED,
@@ -76,17 +92,32 @@ class TriggerSpec:
                     status=409,
                 )
             if not check.ok:
-                return failed(dialect, check, what="checking the existing run")
+                return self._unknown(
+                    failed(dialect, check, what="HTTP 409, then checking the run").error or ""
+                )
             run = read(dialect.read_run, check)
             data = run.as_data()
             # A 409 after an attempt that may have landed is our own run, made
             # by this invocation; otherwise the run was there before we came.
             data["already_existed"] = not posted.uncertain_before
+        elif posted.uncertain_before or posted.status in _MAY_HAVE_ACTED:
+            return self._unknown(failed(dialect, posted).error or "")
         else:
             return failed(dialect, posted)
         if not self.wait:
             return Verdict(Outcome.OK, data=data, status=posted.status)
         return (yield from self._wait(dialect, data, since=posted.at, state=run.state))
+
+    def _unknown(self, reason: str) -> Verdict:
+        """A POST whose fate is unknown: failed, ``data.effect`` says so."""
+        return Verdict(
+            Outcome.FAILED,
+            data={"dag_run_id": self.run_id, "effect": "unknown"},
+            error=(
+                f"{reason}; the run may exist: re-run with --run-id {self.run_id} to settle it "
+                "(it is never made twice)"
+            ),
+        )
 
     def _wait(
         self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
@@ -104,7 +135,12 @@ class TriggerSpec:
                 )
             yield Pause(min(poll, max(0.0, deadline - now)))
             poll = min(poll * 2, self.poll_s)
-            answer = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            try:
+                answer = yield from ask(dialect.get_run(self.dag_id, self.run_id))
+            except AirfleetError as exc:
+                # The run exists: keep its data in the result.
+                data.update(final_state=state)
+                return Verdict(Outcome.FAILED, data=data, error=f"polling the run: {exc}")
             now = answer.at
             if not answer.ok:
                 return failed(dialect, answer, what="polling the run")

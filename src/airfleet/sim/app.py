@@ -184,6 +184,19 @@ class _Handler:
 
                 return too_many
             window.arrive(time.monotonic())
+        if faults.throttle_rate and sim.rng.random() < faults.throttle_rate:
+            sim.stats_.faults["throttled"] += 1
+            throttled = (
+                {"detail": "Too many requests"}
+                if dep.api == "v2"
+                else problem(429, "Too Many Requests", "Too many requests")
+            )
+            retry_after = {"Retry-After": f"{faults.throttle_retry_after_s:g}"}
+
+            async def throttle(_: web.Request) -> web.Response:
+                return reply(429, throttled, retry_after)
+
+            return throttle
         if faults.error_rate and sim.rng.random() < faults.error_rate:
             sim.stats_.faults["error"] += 1
             status = sim.rng.choice((500, 502, 503))

@@ -15,12 +15,17 @@ class Faults:
     error, 429, reset or slow answer does not act, except ``slow`` (the server
     acts, then answers too late) and ``commit_then_fail`` (trigger POSTs only:
     the run is recorded, then the client gets a 503 or a dropped connection).
+    ``throttle_rate`` answers that fraction with 429 and ``Retry-After:
+    throttle_retry_after_s`` at random, whatever the request rate (a gateway's
+    own throttling, unlike ``rate_limit_per_s``).
     """
 
     latency_ms: float = 0.0
     latency_spread_ms: float = 0.0
     error_rate: float = 0.0
     rate_limit_per_s: float | None = None
+    throttle_rate: float = 0.0
+    throttle_retry_after_s: float = 1.0
     reset_rate: float = 0.0
     slow_rate: float = 0.0
     slow_s: float = 60.0
@@ -30,7 +35,13 @@ class Faults:
     token_outage_s: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "reset_rate", "slow_rate", "commit_then_fail_rate"):
+        for name in (
+            "error_rate",
+            "reset_rate",
+            "slow_rate",
+            "commit_then_fail_rate",
+            "throttle_rate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
