@@ -13,6 +13,7 @@ worker is a bug and cancels the run loudly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -300,7 +301,10 @@ class Engine:
             # No await here: the result is recorded even as the task is cancelled.
             result = _skipped(call, "interrupted while in flight; its effect is unknown")
             result = _with_counts(result, tally, self._clock() - progress.started)
-            send.send_nowait((progress.index, result))
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                # The collector is gone only when the whole run is torn down
+                # (a second Ctrl-C): there is no report to record it in then.
+                send.send_nowait((progress.index, result))
             self._emit(CallFinished(call, result))
             raise
         if verdict is None:

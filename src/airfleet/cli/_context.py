@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -215,7 +217,12 @@ async def _stop_on_signal(stop: anyio.Event) -> None:
             if stop.is_set():
                 sys.stderr.write("airfleet: interrupted again, exiting without a report\n")
                 sys.stderr.flush()
-                raise SystemExit(130)
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stdout.flush()  # what was streamed (jsonl) stays whole
+                # At once, as promised: raising SystemExit here would unwind
+                # every task (and print their tracebacks) first. The journal
+                # is fsync'd record by record, so nothing written is lost.
+                os._exit(130)
             sys.stderr.write(
                 "airfleet: stopping: no new calls; finishing those in flight "
                 "(interrupt again to exit at once)\n"
