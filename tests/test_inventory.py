@@ -112,6 +112,13 @@ def test_unknown_key_suggests_the_right_one() -> None:
     assert error.key == "deployments[0].max_per_secnd"
 
 
+def test_misspelt_required_key_is_told_as_a_typo_not_as_missing() -> None:
+    """``nmae:`` reads as an unknown key with a suggestion, not as "name is required"."""
+    error = error_of(MINIMAL.replace("  - name: a", "  - nmae: a"))
+    assert "unknown key 'nmae' (did you mean 'name'?)" in str(error)
+    assert error.line == 7
+
+
 def test_unknown_key_in_profile_is_checked_against_its_kind() -> None:
     """Keys of an auth profile are checked against that profile's kind."""
     error = error_of(

@@ -157,11 +157,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def config_error_from(
     located: Located, exc: ValidationError, allowed: Mapping[Path_, Iterable[str]] | None = None
 ) -> ConfigError:
-    """The first pydantic error as a ConfigError with file, line and key.
+    """The most telling pydantic error as a ConfigError with file, line and key.
 
     The input value is never quoted: it may be a secret.
     """
-    error = exc.errors(include_input=False, include_url=False)[0]
+    errors = exc.errors(include_input=False, include_url=False)
+    # An unknown key first: a misspelt required key ("nmae") is better told
+    # as "unknown key 'nmae' (did you mean 'name')" than as "name is required".
+    error = min(errors, key=lambda e: e["type"] != "extra_forbidden")
     loc = _in_data(located.data, tuple(p for p in error["loc"] if isinstance(p, str | int)))
     kind = error["type"]
     if kind == "union_tag_not_found":

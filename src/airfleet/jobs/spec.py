@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -291,7 +291,7 @@ def parse_job(text: str, *, source: str = "<string>", base: Path | None = None) 
     try:
         model = _Job.model_validate(located.data)
     except ValidationError as exc:
-        raise config_error_from(located, _typos_first(exc), _ALLOWED_TOP) from None
+        raise config_error_from(located, exc, _ALLOWED_TOP) from None
     job_select = _selectors(located, ("select",), model.select)
     fleet = None
     if model.fleet is not None:
@@ -406,22 +406,6 @@ def _existing(
     return str(target)
 
 
-class _TyposFirst:
-    """A ValidationError whose unknown-key errors come first: ``nmae: j`` is better
-    reported as a typo (with a suggestion) than as ``name`` missing."""
-
-    def __init__(self, exc: ValidationError) -> None:
-        self._exc = exc
-
-    def errors(self, **options: Any) -> list[Any]:
-        found = self._exc.errors(**options)
-        return sorted(found, key=lambda error: error["type"] != "extra_forbidden")
-
-
-def _typos_first(exc: ValidationError) -> ValidationError:
-    return cast("ValidationError", _TyposFirst(exc))
-
-
 def _nested_error(
     located: Located,
     prefix: tuple[str | int, ...],
@@ -434,7 +418,7 @@ def _nested_error(
     for part in prefix:
         node = node[part]
     lines = {k[n:]: v for k, v in located.lines.items() if k[:n] == prefix}
-    inner = config_error_from(Located(node, lines, located.source), _typos_first(exc), allowed)
+    inner = config_error_from(Located(node, lines, located.source), exc, allowed)
     outer = dotted(prefix) or ""
     key = (
         outer if not inner.key else f"{outer}{'' if inner.key.startswith('[') else '.'}{inner.key}"
