@@ -1,0 +1,55 @@
+"""The benchmark harness still runs end to end (tiny fleets; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("psutil")
+pytest.importorskip("requests")
+pytest.importorskip("airflow_client")
+
+
+def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
+    """Every contender runs; the simulator counts one request per deployment and call."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--sizes",
+            "3",
+            "--latencies",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    table = (tmp_path / "fleet.md").read_text()
+    assert "## Targets" in table
+    assert "## Limits and tokens" in table
+    assert "| 3 | apache-airflow-client x16 |" in table
+    assert (tmp_path / "fleet.png").stat().st_size > 0
+    data = json.loads((tmp_path / "fleet.json").read_text())
+    contenders = {(row["contender"], row["operation"]) for row in data["rows"]}
+    assert contenders == {
+        (name, op)
+        for name in ("cli", "library", "bare", "official", "requests")
+        for op in ("pools", "trigger")
+    }
+    # Counted by the simulator, not the clients.
+    assert all(row["requests"] == 3 for row in data["rows"])
+    fetches = {rate["check"]: rate["token_fetches"] for rate in data["rates"]}
+    assert all(count >= 1 for count in fetches.values())
