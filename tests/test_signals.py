@@ -90,3 +90,57 @@ def test_a_second_signal_exits_at_once(
     assert took < 5
     assert "interrupted again" in err
     assert "Traceback" not in err
+
+
+def test_sigterm_during_a_job_keeps_the_journal_consistent_and_resume_finishes_once(
+    tmp_path: Path,
+) -> None:
+    """airfleet run + SIGTERM: 130, report and journal agree call by call; --resume adds no run."""
+    simulator = Simulator(deployments=6, api="mixed", seed=33, run_queued_s=0.1, run_duration_s=3)
+    with sim_in_thread(simulator) as running:
+        running.write_fleet(tmp_path / "fleet.yaml")
+        job = tmp_path / "job.yaml"
+        job.write_text(
+            "version: 1\nname: sigterm-job\nfleet: fleet.yaml\nsteps:\n"
+            "  - trigger: {id: t, dags: [hello], wait: true, timeout_s: 60}\n"
+            "  - health: {}\n",
+            encoding="utf-8",
+        )
+        state = tmp_path / "state"
+        report = tmp_path / "report.json"
+        args = ["run", str(job), "--state-dir", str(state)]
+        proc = start([*args, "-o", str(report)], simulator.env())
+        wait_for_runs(running, 6)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        (journal,) = (state / "sigterm-job").glob("*.jsonl")
+        lines = journal.read_text(encoding="utf-8").splitlines()
+        resumed = start([*args, "--resume", "--report", "json"], simulator.env())
+        resumed_out, resumed_err = resumed.communicate(timeout=60)
+        stats = running.stats()
+    assert "Traceback" not in err
+    results = json.loads(report.read_text(encoding="utf-8"))["results"]
+    records = [json.loads(line) for line in lines]
+    assert records[0]["type"] == "run"
+    assert records[-1]["type"] == "end"
+    assert records[-1].get("interrupted") is True
+    calls = [r for r in records if r["type"] == "call"]
+    keys = [(r["step"], r["key"]) for r in calls]
+    assert len(keys) == len(set(keys)), "a call was journaled twice"
+    # The triggers in flight had their grace period: journaled as finished, like the report.
+    reported = {(r["deployment"], r["operation"], r["target"]): r["outcome"] for r in results}
+    for record in calls:
+        result = record["result"]
+        assert (
+            reported[(result["deployment"], result["operation"], result["target"])]
+            == (result["outcome"])
+        )
+    journaled_ok = [r for r in calls if r["result"]["outcome"] == "ok"]
+    assert len(journaled_ok) == 6
+    assert any(outcome == "skipped" for outcome in reported.values())  # health never started
+    # Resume: exit 0, the health step done now, and still one run per deployment.
+    assert resumed.returncode == 0, resumed_err
+    assert json.loads(resumed_out)["summary"]["failed"] == 0
+    assert stats["runs_total"] == 6
+    assert all(n == 1 for per_dag in stats["runs"].values() for n in per_dag.values())
