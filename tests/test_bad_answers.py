@@ -44,7 +44,13 @@ PLANS: dict[str, Callable[[Sequence[Deployment]], Plan]] = {
 }
 
 
-def fleet_for(server: BadServer, cases: Sequence[str], *, auth: str = "token") -> Fleet:
+def fleet_for(
+    server: BadServer,
+    cases: Sequence[str],
+    *,
+    auth: str = "token",
+    token_case: str = "redirect",  # noqa: S107 - a test case name
+) -> Fleet:
     """One deployment per case, Airflow 3 declared (no detection), one retry, no sleeping."""
     deployments = "".join(
         f"  - name: {case}\n    url: {server.deployment_url(case)}\n" for case in cases
@@ -53,7 +59,7 @@ def fleet_for(server: BadServer, cases: Sequence[str], *, auth: str = "token") -
         "  t: {kind: token, token: '${TOKEN}'}\n"
         if auth == "token"
         else "  t: {kind: client-credentials, token_url: '"
-        + server.deployment_url("redirect")
+        + server.deployment_url(token_case)
         + "/oauth/token', client_id: me, client_secret: '${SECRET}'}\n"
     )
     text = (
@@ -120,3 +126,17 @@ async def test_redirects_are_not_followed_so_no_credential_reaches_another_origi
     assert "307" in (refused.error or "")
     assert CLIENT_SECRET not in (refused.error or "")
     assert server.other_seen == []
+
+
+@pytest.mark.parametrize("case", ["html", "html_502", "empty", "truncated", "wrong_shape", "huge"])
+async def test_a_bad_token_endpoint_answer_fails_its_calls_with_a_reason(
+    server: BadServer, case: str
+) -> None:
+    """The OAuth token endpoint answering badly: each call fails naming the token endpoint."""
+    fleet = fleet_for(server, ["big_ok", "html"], auth="oauth", token_case=case)
+    async with Engine(fleet, sleep_between_retries=False) as engine:
+        report = await engine.run(plan_pools(fleet.deployments))
+    assert report.summary.failed == 2
+    for result in report.results:
+        assert "token endpoint" in (result.error or ""), result.error
+        assert CLIENT_SECRET not in (result.error or "")
