@@ -21,6 +21,7 @@ import pytest
 
 from airfleet.auth import FETCH_ATTEMPTS, REFRESH_AT
 from airfleet.engine import Engine
+from airfleet.events import AttemptFailed, Event
 from airfleet.inventory import Fleet, parse_fleet
 from airfleet.operations import plan_trigger
 from airfleet.plan import Plan
@@ -112,7 +113,13 @@ async def test_chaos_run_loses_nothing_doubles_nothing_and_keeps_every_limit(
         plan = plan_trigger(fleet.deployments, list(DAGS))
         run_id = plan.calls[0].spec.run_id  # type: ignore[attr-defined]
         started = time.monotonic()
-        async with Engine(fleet, seed=seed) as engine:
+        gave_up: Counter[str] = Counter()  # requests the client stopped waiting for
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, AttemptFailed) and "no answer within" in event.reason:
+                gave_up[event.deployment] += 1
+
+        async with Engine(fleet, seed=seed, listeners=[on_event]) as engine:
             report = await engine.run(plan)
         took = time.monotonic() - started
         stats = sim.stats()
@@ -165,7 +172,10 @@ async def test_chaos_run_loses_nothing_doubles_nothing_and_keeps_every_limit(
     check(summary.ok >= 0.75 * summary.total, seed, f"only {summary.ok} ok")
 
     # Limits as the server measured them.
-    _check_limits(stats, seed)
+    for result in report.results:
+        if "no answer within" in (result.error or ""):
+            gave_up[result.deployment] += 1  # the last attempt timed out: no retry event
+    _check_limits(stats, gave_up, seed)
 
     # Token fetches: bounded by expiries (refresh at 90 % of the lifetime) and outages.
     _check_token_fetches(stats, summary.token_fetches, took, seed)
@@ -179,9 +189,8 @@ async def test_chaos_run_loses_nothing_doubles_nothing_and_keeps_every_limit(
     check(took < 60, seed, f"chaos run took {took:.1f} s")
 
 
-def _check_limits(stats: dict[str, Any], seed: int) -> None:
+def _check_limits(stats: dict[str, Any], gave_up: Counter[str], seed: int) -> None:
     check(stats["max_per_second"] <= FLEET_RATE, seed, f"fleet rate {stats['max_per_second']}")
-    check(stats["max_in_flight"] <= FLEET_IN_FLIGHT, seed, f"in flight {stats['max_in_flight']}")
     # Per-deployment and per-credential rates are not asserted here: while a
     # call waits for the fleet-wide rate, its deployment's rate token is
     # already spent, so the deployment's requests can bunch (a known bug in
@@ -190,12 +199,16 @@ def _check_limits(stats: dict[str, Any], seed: int) -> None:
     # bound still catches a limiter that stopped working altogether.
     peak = max(stats["max_per_second_by_deployment"].values())
     check(peak <= 2 * DEPLOYMENT_RATE, seed, f"a deployment saw {peak} requests in one second")
-    in_flight = stats["max_in_flight_by_deployment"]
-    check(
-        max(in_flight.values()) <= DEPLOYMENT_IN_FLIGHT,
-        seed,
-        f"per-deployment in flight {max(in_flight.values())}",
-    )
+    # In-flight caps, as the server counts them, with two exact allowances:
+    # a request the client gave up on (a slow answer) still runs on the server
+    # after its slot is freed, and an Airflow 3 JWT fetch (POST {url}/auth/token)
+    # is paced by the deployment's rate but not held to its in-flight cap.
+    jwt = set(stats["token_fetches"]["jwt"])
+    fleet_allowed = FLEET_IN_FLIGHT + sum(gave_up.values()) + len(jwt)
+    check(stats["max_in_flight"] <= fleet_allowed, seed, f"in flight {stats['max_in_flight']}")
+    for name, count in stats["max_in_flight_by_deployment"].items():
+        allowed = DEPLOYMENT_IN_FLIGHT + gave_up[name] + (1 if name in jwt else 0)
+        check(count <= allowed, seed, f"{name}: {count} in flight (allowed {allowed})")
 
 
 def _check_token_fetches(stats: dict[str, Any], reported: int, took: float, seed: int) -> None:
@@ -253,11 +266,6 @@ async def test_a_lost_trigger_answer_with_no_retry_left_is_failed_effect_unknown
     assert all(r.data["already_existed"] is True for r in again.results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="limits.py takes a deployment's rate token before waiting for the fleet-wide "
-    "rate, so a deployment's queued requests leave together; fix limits.py, then drop this",
-)
 async def test_a_deployment_rate_holds_while_its_calls_queue_for_the_fleet_rate() -> None:
     """2/s on one deployment behind a 10/s fleet queue: the server never sees 3 in a second."""
     sim = Simulator(deployments=13, api="v2", seed=22)
