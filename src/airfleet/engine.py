@@ -258,7 +258,8 @@ class Engine:
         # the same call.
         for index, call in pending:
             started.add(index)
-            self._emit(CallStarted(call))
+            if self._listeners:  # no event is built when nobody listens
+                self._emit(CallStarted(call))
             await self._work(_Progress(index, call, self._clock()), send, group)
             if stop.is_set():
                 return
@@ -277,7 +278,19 @@ class Engine:
     ) -> None:
         seen: set[int] = set()
         async with receive:
-            async for index, result in receive:
+            while True:
+                # Take every result already queued before waiting again: one
+                # wake-up per batch, where ``async for`` yields to the loop
+                # (a checkpoint) before every single result.
+                try:
+                    index, result = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        index, result = await receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                except anyio.EndOfStream:
+                    break
                 if index in seen:
                     raise RuntimeError(f"bug: two results for call #{index} ({result.deployment})")
                 seen.add(index)
@@ -322,7 +335,8 @@ class Engine:
             requests=tally.requests,
         )
         send.send_nowait((progress.index, result))
-        self._emit(CallFinished(call, result))
+        if self._listeners:
+            self._emit(CallFinished(call, result))
 
     async def _converse(
         self,
