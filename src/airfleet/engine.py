@@ -131,7 +131,7 @@ class Engine:
 
     @property
     def limits(self) -> Limits:
-        # Built on first use, inside the running loop (aiolimiter binds to it).
+        # Built on first use (its semaphores bind to the loop that first waits).
         if self._limits is None:
             self._limits = Limits(self.fleet.limits)
         return self._limits
@@ -522,7 +522,7 @@ class _Progress:
     index: int
     call: Call
     started: float
-    tally: _Tally = field(default_factory=lambda: _Tally())
+    tally: _Tally = field(default_factory=_Tally)
     dialect: Dialect | None = None
     conversation: Conversation | None = None
     step: Step | None = None
