@@ -1,0 +1,71 @@
+"""Real Apache Airflow 3.3 and 2.11 servers, started once per session by scripts/real_airflow.py.
+
+If they cannot be installed or started, every test here FAILS with the reason
+(never skips), so CI cannot pass without proving airfleet against real
+servers. Deselect them explicitly with ``-m 'not real_airflow'`` where no
+package registry is reachable.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from _real import SHORT_JWT_S, RealAirflow, fleet_yaml, ra
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
+    root = tmp_path_factory.mktemp("real-airflow")
+    password = secrets.token_urlsafe(12)
+    timings: dict[str, float] = {}
+    with ExitStack() as stack:
+        try:
+            started = time.monotonic()
+            with ThreadPoolExecutor(2) as pool:  # the two installs, side by side
+                list(pool.map(ra.ensure_installed, ("3.3", "2.11")))
+            timings["install"] = time.monotonic() - started
+            started = time.monotonic()
+            with ThreadPoolExecutor(2) as pool:
+                future3 = pool.submit(ra.start, "3.3", root / "af3", password=password)
+                future2 = pool.submit(ra.start, "2.11", root / "af2", password=password)
+                # Register each stop as soon as its server is up, so one failing
+                # start never leaves the other running.
+                for future in (future3, future2):
+                    try:
+                        stack.callback(future.result().stop)
+                    except BaseException:
+                        for other in (future3, future2):
+                            if other is not future and other.exception() is None:
+                                stack.callback(other.result().stop)
+                        raise
+            af3, af2 = future3.result(), future2.result()
+            short = ra.start_second_api_server(af3, jwt_expiration_s=SHORT_JWT_S)
+            stack.callback(short.stop)
+            timings["start"] = time.monotonic() - started
+        except ra.SetupError as exc:
+            pytest.fail(
+                f"real Airflow servers could not be set up, so airfleet is not proven "
+                f"against them: {exc}",
+                pytrace=False,
+            )
+        sys.stderr.write(
+            f"\nreal Airflow: {af3.version} at {af3.url}, {af2.version} at {af2.url}, "
+            f"short-JWT {short.url}; install {timings['install']:.0f} s, "
+            f"start {timings['start']:.0f} s\n"
+        )
+        yield RealAirflow(af3, af2, short, password, root, timings)
+
+
+@pytest.fixture(scope="session")
+def fleet(real: RealAirflow) -> Path:
+    """20 deployments: af3-00..09 on Airflow 3, af2-00..09 on Airflow 2."""
+    path = real.root / "fleet.yaml"
+    path.write_text(fleet_yaml([("af3", real.af3), ("af2", real.af2)]), encoding="utf-8")
+    return path
