@@ -253,3 +253,22 @@ def test_health_reads_version_api_and_components(scheduler: str, outcome: Outcom
     assert verdict.outcome is outcome
     assert verdict.data["version"] == "3.3.2"
     assert verdict.data["api"] == "v2"
+
+
+@pytest.mark.parametrize(("found", "outcome"), [(200, Outcome.OK), (404, Outcome.FAILED)])
+def test_trigger_500_then_our_run_found_is_ok(found: int, outcome: Outcome) -> None:
+    """Real Airflow 2.11 answers concurrent POSTs of one run id with 200 and 500
+    (IntegrityError): a 500 is checked with a GET like a 409; no run means failed."""
+
+    def answer(step: Request) -> Response:
+        if step.method == "POST":
+            return Response(500, "<html>Internal Server Error</html>")
+        return Response(found, run_body() if found == 200 else {"title": "DAGRun not found"})
+
+    verdict, steps = run(TriggerSpec("etl", "r1").converse(V1), answer)
+    assert [s.method for s in steps] == ["POST", "GET"]
+    assert verdict.outcome is outcome
+    if found == 200:
+        assert verdict.data["already_existed"] is True
+    else:
+        assert verdict.status == 500

@@ -33,6 +33,10 @@ __all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
 FIRST_POLL_S = 0.5
 # Answers after which the server may have acted (as retry.UNCERTAIN_STATUSES).
 _MAY_HAVE_ACTED = frozenset({502, 503, 504})
+# Answers that may mean "this run id is taken": 409, and 500 because real
+# Airflow 2.11 answers two concurrent POSTs of one run id with one 200 and one
+# 500 (an IntegrityError: its duplicate check and insert are not atomic).
+_TAKEN = frozenset({409, 500})
 
 
 def make_run_id(now: datetime | None = None) -> str:
@@ -74,13 +78,15 @@ class TriggerSpec:
         if posted.ok:
             run = read(dialect.read_run, posted)
             data: dict[str, Any] = run.as_data()
-        elif posted.status == 409:
+        elif posted.status in _TAKEN:
             # Ours, from an earlier attempt or an earlier invocation, or another
             # run holding the same logical date? Only a GET of our id can tell.
             try:
                 check = yield from ask(dialect.get_run(self.dag_id, self.run_id))
             except AirfleetError as exc:
-                return self._unknown(f"HTTP 409, then checking the run: {exc}")
+                return self._unknown(f"HTTP {posted.status}, then checking the run: {exc}")
+            if check.status == 404 and posted.status != 409:
+                return failed(dialect, posted)
             if check.status == 404:
                 return Verdict(
                     Outcome.FAILED,
