@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _rss import RSS_FILE, vm_hwm_mb  # importers put benchmarks/ on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,10 +49,7 @@ class SimProcess:
 
     def peak_rss_mb(self) -> float:
         """VmHWM of the simulator process (Linux)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return vm_hwm_mb(self.pid)
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/_sim/reset_stats", data=b"{}", method="POST")  # noqa: S310
@@ -115,7 +115,7 @@ class Measured:
     wall_s: float  # the whole process: start-up, imports and fleet file included
     work_s: float  # first request to last answer, as the contender timed it
     cpu_s: float  # user + system, from the process's rusage
-    peak_rss_mb: float  # ru_maxrss of the process
+    peak_rss_mb: float  # the process's VmHWM at exit
     output: dict[str, Any]  # the contender's last line of output, parsed
 
 
@@ -126,7 +126,9 @@ def run_child(
     timeout: float = 1800,
     work_s: Callable[[dict[str, Any], Path], float] | None = None,
 ) -> Measured:
-    """Run a whole process; wall time, CPU seconds and peak RSS from ``wait4``.
+    """Run a whole process: wall time, CPU seconds from ``wait4``, peak RSS.
+
+    The child reports its peak RSS through :func:`report_peak_rss_at_exit`.
 
     The child's last line of stdout is JSON; its ``work_s`` is the work time
     unless ``work_s`` reads it some other way (from the child's output and a
@@ -141,18 +143,15 @@ def run_child(
                 [arg.replace("{scratch}", scratch) for arg in args],
                 stdout=out,
                 stderr=err,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **(env or {}), RSS_FILE: str(Path(scratch, "rss"))},
             )
-            deadline = started + timeout
-            while True:
+            killer = threading.Timer(timeout, proc.kill)
+            killer.start()
+            try:
                 # wait4 (not Popen.wait) to get this child's own rusage.
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    raise RuntimeError(f"{args} timed out after {timeout:.0f} s")
-                time.sleep(0.005)
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                killer.cancel()
             wall = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -160,10 +159,12 @@ def run_child(
         lines = out_path.read_text().strip().splitlines()
         output: dict[str, Any] = json.loads(lines[-1]) if lines else {}
         work = work_s(output, Path(scratch)) if work_s else float(output["work_s"])
+        rss_path = Path(scratch, "rss")
+        rss = float(rss_path.read_text()) if rss_path.exists() else float("nan")
     return Measured(
         wall_s=wall,
         work_s=work,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=rss,
         output=output,
     )

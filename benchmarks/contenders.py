@@ -4,8 +4,8 @@ Each lists pools (or triggers one DAG) on every deployment of the fleet file,
 ``--rounds`` times, then prints one JSON line: ``work_s``, the time from its
 first request to its last answer (interpreter start-up, imports and reading the
 fleet file are left out; the driver times the whole process separately), and
-``failed``, the calls that did not succeed. CPU time and peak RSS are taken by
-the driver from the process's rusage, the same way for every contender.
+``failed``, the calls that did not succeed. CPU time (rusage) and peak RSS
+(VmHWM, written at exit) are taken the same way for every contender.
 
 * ``bare``: one aiohttp session and a semaphore; reads each body, parses
   nothing. The ceiling for Python on this machine.
@@ -24,11 +24,15 @@ import asyncio
 import importlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rss import report_peak_rss_at_exit
 
 DAG_ID = "hello"
 # Each returns (work seconds, calls failed); the clock runs from the first
@@ -37,7 +41,10 @@ Work = Callable[[list[str], str, int, int, str, str], tuple[float, int]]
 
 
 def deployments(config: str) -> list[str]:
-    doc = yaml.safe_load(Path(config).read_text())
+    # libyaml when present, as airfleet's own loader does: 10,000 deployments
+    # take seconds to parse in pure Python, which would swamp the wall time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load(Path(config).read_text(), Loader=loader)  # noqa: S506 - a safe loader
     return [d["url"] for d in doc["deployments"]]
 
 
@@ -169,6 +176,7 @@ IMPORTS = {"bare": "aiohttp", "official": "airflow_client.client", "requests": "
 
 
 def main() -> None:
+    report_peak_rss_at_exit()
     parser = argparse.ArgumentParser()
     parser.add_argument("contender", choices=["library", *CONTENDERS])
     parser.add_argument("config")

@@ -115,7 +115,8 @@ def airfleet_config(sim: SimProcess, **limits: Any) -> Path:
     """The simulator's fleet.yaml, API declared (the other contenders know it too),
     ``IN_FLIGHT`` requests in flight fleet-wide; per-deployment limits stay at
     airfleet's defaults unless given."""
-    doc = yaml.safe_load(sim.config.read_text())
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load(sim.config.read_text(), Loader=loader)  # noqa: S506 - a safe loader
     doc["limits"] = {"max_in_flight": IN_FLIGHT}
     doc["defaults"]["api"] = "v2"
     for key, value in limits.items():
@@ -127,14 +128,14 @@ def airfleet_config(sim: SimProcess, **limits: Any) -> Path:
         else:  # the one auth profile
             next(iter(doc["auth"].values()))[name] = value
     path = sim.config.with_name(f"{sim.config.stem}-{uuid.uuid4().hex[:8]}.yaml")
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    path.write_text(yaml.dump(doc, Dumper=dumper, sort_keys=False))
     return path
 
 
 def cli_args(config: Path, operation: str, run_id: str) -> list[str]:
-    exe = Path(sys.executable).with_name("airfleet")
-    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "airfleet"]
-    head += ["-c", str(config)]
+    # ``python -m airfleet``, through a shim that reports the peak RSS at exit.
+    head = [sys.executable, str(HERE / "_cli.py"), "-c", str(config)]
     report = ["--report", "json", "-o", "{scratch}/report.json"]
     if operation == "pools":
         return [*head, "pools", *report]
@@ -550,9 +551,9 @@ def main() -> None:
         "requests goes one at a time. Requests are counted by the simulator. *wall s*: the "
         "whole process, start-up included; *work s*: first request to last answer, as the "
         "contender timed it (the CLI: its report's duration); *req/s*: requests / work s; "
-        "*CPU s* and *peak RSS*: the process's rusage; *simulator CPU s*: what serving it "
-        "cost the simulator. The machine is shared: read the ratios of one run, not the "
-        "absolute figures.",
+        "*CPU s*: the process's rusage; *peak RSS*: its VmHWM at exit; *simulator CPU s*: "
+        "what serving it cost the simulator. The machine is shared: read the ratios of one "
+        "run, not the absolute figures.",
         "",
         "## Targets",
         "",
