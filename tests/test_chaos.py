@@ -287,3 +287,18 @@ async def test_a_deployment_rate_holds_while_its_calls_queue_for_the_fleet_rate(
     assert report.summary.ok == 15
     assert stats["max_per_second"] <= 10
     assert stats["max_per_second_by_deployment"]["dep-0012"] <= 2
+
+
+async def test_a_failed_api_detection_is_tried_again_by_the_next_plan() -> None:
+    """A 5xx while detecting v1/v2 fails that plan's calls; the engine's next plan detects anew."""
+    sim = Simulator(deployments=4, api="mixed", faults=Faults(error_rate=1.0), seed=23)
+    async with sim.running(host="127.0.0.1", port=0) as server:
+        text = sim.fleet_yaml(server.url, auth="token", extra_defaults={"retries": 0})
+        fleet = parse_fleet(text, env=sim.env())
+        async with Engine(fleet, seed=23) as engine:
+            first = await engine.run(plan_trigger(fleet.deployments, ["hello"]))
+            sim.set_faults(error_rate=0.0)
+            second = await engine.run(plan_trigger(fleet.deployments, ["hello"]))
+    assert first.summary.failed == 4
+    assert all("cannot tell the Airflow API version" in (r.error or "") for r in first.results)
+    assert second.summary.ok == 4, [r.error for r in second.results]

@@ -204,6 +204,10 @@ class Engine:
         collector = Collector(plan.operation)
         started = self._clock()
         fetches_before = self.auth.fetches
+        # A detection that failed in an earlier plan (a 5xx, an outage) is
+        # cached for that plan only: the next step of a job tries again.
+        for url in [url for url, entry in self._dialects.items() if not isinstance(entry, tuple)]:
+            del self._dialects[url]
         stop = stop or anyio.Event()
         self._emit(RunStarted(plan.operation, len(plan)))
         # Unbounded: the plan bounds it, and send_nowait spares each worker a
