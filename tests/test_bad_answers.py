@@ -94,6 +94,11 @@ async def test_every_bad_answer_is_one_failed_result_with_a_clear_reason(
         assert phrase in (result.error or ""), (case, result.error)
         assert len(result.error or "") < 400, (case, result.error)
         assert TOKEN not in (result.error or "")
+        if operation == "trigger":
+            # Accepted or maybe acted on (2xx, 502, cut off): the run may exist.
+            # A redirect was not followed, so nothing was made.
+            unknown = result.data.get("effect") == "unknown"
+            assert unknown is not case.startswith("redirect"), (case, result)
 
 
 async def test_a_large_valid_answer_is_read_whole(server: BadServer) -> None:

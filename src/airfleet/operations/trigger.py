@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airfleet.dialects.base import Dialect
-from airfleet.errors import AirfleetError, TransportError
+from airfleet.errors import AirfleetError, ApiError, TransportError
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
 from airfleet.plan import Call, Conversation, Pause, Plan, Request, Verdict
@@ -73,10 +73,15 @@ class TriggerSpec:
     def converse(self, dialect: Dialect) -> Conversation:
         try:
             posted = yield from ask(self.request(dialect))
-        except TransportError as exc:
+        except (TransportError, ApiError) as exc:
+            # No answer, or one too large to read: the server may have acted.
             return self._unknown(str(exc))
         if posted.ok:
-            run = read(dialect.read_run, posted)
+            try:
+                run = read(dialect.read_run, posted)
+            except ApiError as exc:
+                # Accepted, but the body is not a DAG run (a proxy's page?).
+                return self._unknown(str(exc))
             data: dict[str, Any] = run.as_data()
         elif posted.status in _TAKEN:
             # Ours, from an earlier attempt or an earlier invocation, or another
