@@ -88,8 +88,13 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("airfleet: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other error: what was wrong and where to look.
+        where = exc.ctx.command_path if exc.ctx is not None else "airfleet"
+        click.echo(f"airfleet: error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"airfleet: error: {exc.format_message()}", err=True)
         sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("airfleet: interrupted", err=True)
