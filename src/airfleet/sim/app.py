@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from airfleet.sim import endpoints
-from airfleet.sim.responses import drop_connection, problem, reply
+from airfleet.sim.responses import drop_connection, problem, reply, v1_not_found_page
 from airfleet.sim.state import SimDeployment
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class _Handler:
 
     async def _jwt_token(self, request: web.Request, dep: SimDeployment) -> web.Response:
         if dep.api != "v2":
-            return reply(404, {"detail": "Not Found"})
+            return v1_not_found_page()
         if self._token_outage():
             self.sim.stats_.token_fetch_failures += 1
             return reply(503, {"detail": "Service Unavailable"})
@@ -144,11 +144,11 @@ class _Handler:
             return await self._jwt_token(request, dep)
         parts = tail.split("/")
         if len(parts) < 2 or parts[0] != "api" or parts[1] not in ("v1", "v2"):
-            return reply(404, {"detail": "Not Found"})
+            return reply(404, {"detail": "Not Found"}) if dep.api == "v2" else v1_not_found_page()
         if parts[1] != dep.api:
             if dep.api == "v2":
                 return reply(404, V2_GONE)
-            return reply(404, problem(404, "Not Found", "The requested URL was not found."))
+            return v1_not_found_page()
         route = parts[2:]
         public = route in (["version"], ["health"], ["monitor", "health"])
         injected = self._inject(dep)

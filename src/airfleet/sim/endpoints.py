@@ -7,6 +7,7 @@ v1 errors are problem JSON with 400.
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,17 @@ class Api:
             return self.reply(status, {"detail": detail})
         text = detail if isinstance(detail, str) else None
         return self.reply(status, problem(status, title or _TITLES.get(status, "Error"), text))
+
+    def unique_violation(self) -> web.Response:
+        """Airflow 3.3's 409 for a duplicate row: the SQL is hidden, an error id is given."""
+        detail = {
+            "reason": "Unique constraint violation",
+            "statement": "hidden",
+            "orig_error": "hidden",
+            "message": "Serious error when handling your request. Check logs for more details - "
+            f"you will find it in api server when you look for ID {secrets.token_urlsafe(6)}",
+        }
+        return self.reply(409, {"detail": detail})
 
     def invalid(self, field: str, message: str, kind: str = "value_error") -> web.Response:
         if self.v2:
@@ -202,12 +214,7 @@ class Api:
             stats.duplicates_refused += 1
             stats.duplicates_by[dep.name] += 1
             if self.v2:
-                detail = {
-                    "reason": "Unique constraint violation",
-                    "statement": "INSERT INTO dag_run (...) VALUES (...)",
-                    "orig_error": "UNIQUE constraint failed: dag_run.dag_id, dag_run.run_id",
-                }
-                return self.reply(409, {"detail": detail})
+                return self.unique_violation()
             return self.error(
                 409,
                 f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{run_id}' already exists",
@@ -286,7 +293,9 @@ class Api:
         if not isinstance(slots, int) or isinstance(slots, bool) or slots < -1:
             return self.invalid("slots", "Input should be a valid integer", "int_type")
         if name in self.dep.pools:
-            return self.error(409, f"Pool with name: '{name}' already exists", "Conflict")
+            if self.v2:
+                return self.unique_violation()
+            return self.error(409, f"Pool: {name} already exists", "Conflict")
         pool = Pool(name, slots, body.get("description") or "", bool(body.get("include_deferred")))
         self.dep.pools[name] = pool
         return self.reply(201 if self.v2 else 200, self.dep.pool_json(pool))
@@ -303,19 +312,38 @@ class Api:
         if not self.v2:
             masks = [m.strip() for mask in masks for m in mask.split(",") if m.strip()]
         fields = {"slots", "description", "include_deferred"}
-        if name == "default_pool":
-            if not masks:
-                return self.error(
-                    400, "Only slots and included_deferred can be modified on Default Pool"
-                )
-            if any(m not in ("slots", "include_deferred") for m in masks):
-                return self.error(
-                    400, "Only slots and included_deferred can be modified on Default Pool"
-                )
-        elif self.v2 and not (
-            {"slots", "include_deferred"} <= body.keys() and ({"name", "pool"} & body.keys())
+        if name == "default_pool" and (
+            not masks or any(m not in ("slots", "include_deferred") for m in masks)
         ):
-            return self.invalid("slots", "Field required", "missing")
+            if self.v2:
+                return self.error(
+                    400, "Only slots and included_deferred can be modified on Default Pool"
+                )
+            if body.get("name") != name:  # real 2.11.2's check, and its message
+                return self.error(400, "Default Pool's name can't be modified")
+        elif name != "default_pool" and self.v2:
+            missing = [
+                field
+                for field, present in (
+                    ("pool", bool({"name", "pool"} & body.keys())),
+                    ("slots", "slots" in body),
+                    ("include_deferred", "include_deferred" in body),
+                )
+                if not present
+            ]
+            if missing:
+                # As real 3.3.2 words it: no "body" in loc, the body as input.
+                items = [
+                    {
+                        "type": "missing",
+                        "loc": [field],
+                        "msg": "Field required",
+                        "input": body,
+                        "url": "https://errors.pydantic.dev/2.14/v/missing",
+                    }
+                    for field in missing
+                ]
+                return self.reply(422, {"detail": items})
         elif not self.v2 and not masks and "name" not in body:
             return self.error(400, "{'name': ['Missing data for required field.']}", "Bad Request")
         unknown = [m for m in masks if m not in fields | {"name", "pool"}]

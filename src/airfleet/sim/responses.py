@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["drop_connection", "problem", "reply"]
+__all__ = ["drop_connection", "problem", "reply", "v1_not_found_page"]
 
 _DOCS = "https://airflow.apache.org/docs/apache-airflow/2.11.2/stable-rest-api-ref.html"
 
@@ -22,15 +22,46 @@ def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> web.
     )
 
 
+# The "type" anchors real Airflow 2.11.2 uses, by status (any other: Unknown).
+_ANCHORS = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "AlreadyExists",
+}
+
+# What Airflow 2's webserver answers for a path outside its API (e.g. /api/v2/...
+# or /auth/token): its HTML 404 page, not problem JSON.
+_V1_NOT_FOUND_PAGE = """
+<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <title>Airflow 404</title>
+  </head>
+  <body>
+    <h1>Airflow 404</h1>
+    <p>Page cannot be found.</p>
+  </body>
+</html>
+"""
+
+
 def problem(status: int, title: str, detail: str | None) -> dict[str, Any]:
     """Airflow 2's problem JSON body."""
-    anchor = title.replace(" ", "")
+    anchor = _ANCHORS.get(status, "Unknown")
     return {
         "type": f"{_DOCS}#section/Errors/{anchor}",
         "title": title,
         "status": status,
         "detail": detail,
     }
+
+
+def v1_not_found_page() -> web.Response:
+    """Airflow 2's 404 for a path outside ``/api/v1``."""
+    return web.Response(status=404, text=_V1_NOT_FOUND_PAGE, content_type="text/html")
 
 
 async def drop_connection(request: web.Request) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -129,6 +130,12 @@ class SimDeployment:
                 next_dagrun=None,
                 next_dagrun_create_after=None,
                 default_view="grid",
+                # Fields real 2.11.2 still lists (pickling and locks are unused).
+                last_expired=None,
+                last_pickled=None,
+                pickle_id=None,
+                scheduler_lock=None,
+                max_consecutive_failed_dag_runs=0,
             )
         return base
 
@@ -140,7 +147,6 @@ class SimDeployment:
             "dag_run_id": run.dag_run_id,
             "dag_id": run.dag_id,
             "logical_date": logical,
-            "queued_at": iso(run.queued_at),
             "start_date": iso(start),
             "end_date": iso(end),
             "data_interval_start": logical,
@@ -153,14 +159,28 @@ class SimDeployment:
         }
         if self.api == "v2":
             base.update(
+                queued_at=iso(run.queued_at),
                 run_after=iso(run.queued_at),
                 triggered_by="rest_api",
                 triggering_user_name="admin",
                 dag_display_name=run.dag_id,
                 bundle_version=None,
-                dag_versions=[],
+                # Real 3.3.2 lists the DAG version the run uses (one, here).
+                dag_versions=[
+                    {
+                        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, run.dag_id)),
+                        "version_number": 1,
+                        "dag_id": run.dag_id,
+                        "bundle_name": "dags-folder",
+                        "bundle_version": None,
+                        "created_at": "2026-11-24T00:00:00Z",
+                        "dag_display_name": run.dag_id,
+                        "bundle_url": None,
+                    }
+                ],
                 duration=(end - start).total_seconds() if start and end else None,
                 partition_key=None,
+                partition_date=None,
             )
         else:
             base.update(execution_date=logical, external_trigger=True)
