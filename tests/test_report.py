@@ -161,6 +161,15 @@ def test_csv_dags_one_row_per_dag() -> None:
     ]
 
 
+def test_csv_trigger_names_each_column_once() -> None:
+    """csv for trigger: base columns once, then state, run time and note."""
+    reader = csv.reader(io.StringIO(text("csv", [trig("a"), trig("b")], "trigger")))
+    header = next(reader)
+    assert len(header) == len(set(header)), header
+    assert {"outcome", "attempts", "state", "note"} <= set(header)
+    assert all(len(row) == len(header) for row in reader)
+
+
 def test_markdown_escapes_pipes() -> None:
     """markdown: heading, summary table, and '|' in cells escaped."""
     md = text("markdown", [trig("a", Outcome.FAILED, "bad | worse")])

@@ -12,9 +12,19 @@ from airfleet.results import Result, Summary
 BASE = ("deployment", "operation", "target", "outcome", "status", "attempts", "latency_ms", "error")
 
 
+# Table columns that only restate a base column (the table's short names for
+# target and latency_ms): CSV keeps one column per fact.
+_RESTATED = frozenset(BASE) | {"dag", "ms"}
+
+
 def render_csv(summary: Summary, results: Sequence[Result], out: TextIO) -> None:
     columns = columns_for(summary.operation)
-    extra = tuple(n for n in columns.names if n != "deployment") if columns is not GENERIC else ()
+    keep = (
+        [i for i, n in enumerate(columns.names) if i > 0 and n not in _RESTATED]
+        if columns is not GENERIC
+        else []
+    )
+    extra = tuple(columns.names[i] for i in keep)
     # RFC 4180 line ends: fields holding \r or \n then get quoted.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(BASE + extra)
@@ -33,5 +43,5 @@ def render_csv(summary: Summary, results: Sequence[Result], out: TextIO) -> None
             writer.writerow(base)
             continue
         rows = columns.rows(result) if result.outcome.value == "ok" else []
-        for row in rows or [[result.deployment] + [""] * len(extra)]:
-            writer.writerow(base + row[1:])
+        for row in rows or [[""] * len(columns.names)]:
+            writer.writerow(base + [row[i] for i in keep])
