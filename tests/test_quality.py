@@ -1,4 +1,4 @@
-"""ruff and mypy --strict are clean over src/ (run by the test command, as CI does)."""
+"""ruff and mypy --strict are clean over src/ and scripts/ (run by the test command, as CI does)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        ("ruff", "check", "src", "tests", "benchmarks"),
-        ("ruff", "format", "--check", "src", "tests", "benchmarks"),
+        ("ruff", "check", "src", "tests", "benchmarks", "scripts"),
+        ("ruff", "format", "--check", "src", "tests", "benchmarks", "scripts"),
         ("mypy", "--strict", "src/airfleet"),
+        ("mypy", "--strict", "scripts/real_airflow.py"),
     ],
-    ids=["ruff-check", "ruff-format", "mypy-strict"],
+    ids=["ruff-check", "ruff-format", "mypy-strict", "mypy-strict-scripts"],
 )
 def test_tool_is_clean(command: tuple[str, ...]) -> None:
     """The tool exits 0; its output is shown when it does not."""
