@@ -20,8 +20,9 @@ import base64
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -71,6 +72,12 @@ class Credential:
     header: str = field(repr=False)
     expires_at: float | None = None
     refresh_at: float | None = None
+    # The request headers that carry it, built once and read-only: every
+    # request with this credential shares them.
+    headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", MappingProxyType({"Authorization": self.header}))
 
     def __repr__(self) -> str:
         return f"Credential({self.key!r}, generation={self.generation})"
@@ -118,6 +125,27 @@ class AuthManager:
                 return f"{profile.name}:basic"
             return f"{profile.name}@{scope.deployment.url}"
         return profile.name
+
+    def ready(self, scope: AuthScope) -> Credential | None:
+        """The credential :meth:`get` would return without waiting, or None.
+
+        The hot path: a request whose token is at hand takes it without an
+        ``await``; otherwise ``await get(scope)`` fetches or refreshes it.
+        """
+        key = self.key_for(scope)
+        static = self._static.get(key)
+        if static is not None:
+            return static
+        slot = self._slots.get(key)
+        current = slot.current if slot is not None else None
+        if current is None:
+            return None
+        now = self._clock()
+        if _fresh(current, now):
+            return current
+        if _valid(current, now) and slot is not None and slot.lock.locked():
+            return current  # being refreshed ahead of expiry; still good
+        return None
 
     async def get(self, scope: AuthScope) -> Credential:
         """A valid credential for the scope, fetching one if needed (single flight)."""

@@ -17,8 +17,9 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import anyio
 from anyio.abc import TaskGroup
@@ -59,6 +60,7 @@ from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Tr
 __all__ = ["Engine", "RunReport"]
 
 DEFAULT_GRACE_S = 10.0
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 # How long the collector lets results queue up between batches (see _collect).
 COLLECT_BATCH_S = 0.002
 
@@ -364,7 +366,12 @@ class Engine:
         deployment = call.deployment
         try:
             if progress.conversation is None:
-                progress.dialect = await self.dialect_for(deployment)
+                # A declared API needs no await (the common case at scale).
+                progress.dialect = (
+                    dialect_named(deployment.api)
+                    if deployment.api != "auto"
+                    else await self.dialect_for(deployment)
+                )
                 progress.conversation = call.spec.converse(progress.dialect)
                 progress.step = next(progress.conversation)
             conversation, dialect = progress.conversation, progress.dialect
@@ -437,14 +444,16 @@ class Engine:
             attempt += 1
             tally.max_attempts = max(tally.max_attempts, attempt)
             try:
-                credential = await self.auth.get(scope) if request.auth else None
+                credential = (
+                    (self.auth.ready(scope) or await self.auth.get(scope)) if request.auth else None
+                )
             except AuthError as exc:
                 if not uncertain:
                     raise
                 # An earlier attempt may have acted: the caller must know that
                 # this request's effect is unknown, not merely that auth failed.
                 raise TransportError(f"{exc} (an earlier attempt got no answer)") from exc
-            headers = {"Authorization": credential.header} if credential else {}
+            headers = credential.headers if credential else _NO_HEADERS
             http = HttpRequest(
                 request.method, url, request.params, headers, request.json, deployment.timeout_s
             )

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from airfleet import errors
 
@@ -90,6 +92,9 @@ class AiohttpTransport:
         # encoded query string per distinct params (a fleet sends few shapes).
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._queries: dict[tuple[tuple[str, str], ...], str] = {}
+        # Read-only header mappings (one per credential) converted once to
+        # the multidict aiohttp would otherwise build from them per request.
+        self._headers: dict[int, tuple[Mapping[str, str], CIMultiDictProxy[str]]] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily inside the running loop: aiohttp binds a session to it.
@@ -121,11 +126,20 @@ class AiohttpTransport:
                 if len(self._queries) < MAX_CACHED_QUERIES:
                     self._queries[request.params] = query
             url = f"{url}?{query}"
+        headers: Mapping[str, str] = request.headers
+        if type(headers) is MappingProxyType:
+            known = self._headers.get(id(headers))
+            if known is None or known[0] is not headers:
+                if len(self._headers) >= MAX_CACHED_QUERIES:
+                    self._headers.clear()
+                known = (headers, CIMultiDictProxy(CIMultiDict(headers)))
+                self._headers[id(headers)] = known
+            headers = known[1]
         try:
             async with session.request(
                 request.method,
                 url,
-                headers=request.headers,
+                headers=headers,
                 json=request.json,
                 timeout=timeout,
                 allow_redirects=False,
