@@ -1,4 +1,4 @@
-"""Real Apache Airflow 3.3 and 2.11 servers, started once per session by scripts/real_airflow.py.
+"""Real Airflow 3.3 and 2.11 servers, started once for tests/real/ by scripts/real_airflow.py.
 
 If they cannot be installed or started, every test here FAILS with the reason
 (never skips), so CI cannot pass without proving airfleet against real
@@ -17,10 +17,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from _real import SHORT_JWT_S, RealAirflow, fleet_yaml, ra
+
+from ._real import SHORT_JWT_S, RealAirflow, fleet_yaml, ra
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
     root = tmp_path_factory.mktemp("real-airflow")
     password = secrets.token_urlsafe(12)
@@ -63,7 +64,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
         yield RealAirflow(af3, af2, short, password, root, timings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet(real: RealAirflow) -> Path:
     """20 deployments: af3-00..09 on Airflow 3, af2-00..09 on Airflow 2."""
     path = real.root / "fleet.yaml"

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _real import RealAirflow, fleet_yaml, report, run_airfleet, server_of
+
+from ._real import RealAirflow, fleet_yaml, report, run_airfleet, server_of
 
 pytestmark = [
     pytest.mark.real_airflow,

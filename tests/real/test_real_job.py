@@ -6,7 +6,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _real import RealAirflow, report, run_airfleet
+
+from ._real import RealAirflow, report, run_airfleet
 
 pytestmark = [pytest.mark.real_airflow, pytest.mark.timeout(300, func_only=True)]
 

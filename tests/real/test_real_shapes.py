@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _real import RealAirflow, ra
+
+from ._real import RealAirflow, ra
 
 pytestmark = [pytest.mark.real_airflow, pytest.mark.timeout(120, func_only=True)]
 
