@@ -212,6 +212,17 @@ async def test_stop_skips_unstarted_calls_and_still_reports_each() -> None:
     assert all(r.error for r in report.results if r.outcome is Outcome.SKIPPED)
 
 
+async def test_run_stopped_before_it_starts_sends_nothing() -> None:
+    """A stop set before the run: every call skipped, not one request sent."""
+    stop = anyio.Event()
+    stop.set()
+    transport = SlowTransport()
+    async with Engine(fleet(20, max_in_flight=4), transport=transport, grace_s=5) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments), stop=stop)
+    assert report.summary.skipped == 20
+    assert transport.sent == []
+
+
 async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
     """POST lands but the answer is lost; the retry's 409 plus GET is one ok run."""
     runs: set[str] = set()

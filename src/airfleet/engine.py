@@ -263,14 +263,17 @@ class Engine:
         group: TaskGroup,
     ) -> None:
         # next() on the shared iterator never awaits, so no two workers take
-        # the same call.
-        for index, call in pending:
+        # the same call. Stop is checked before taking one: a run stopped
+        # before or while its workers start begins no call at all.
+        while not stop.is_set():
+            item = next(pending, None)
+            if item is None:
+                return
+            index, call = item
             started.add(index)
             if self._listeners:  # no event is built when nobody listens
                 self._emit(CallStarted(call))
             await self._work(_Progress(index, call, self._clock()), send, group)
-            if stop.is_set():
-                return
 
     async def _watch_stop(self, stop: anyio.Event, workers: anyio.CancelScope) -> None:
         await stop.wait()
