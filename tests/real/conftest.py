@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,32 +29,15 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
     timings: dict[str, float] = {}
     with ExitStack() as stack:
         try:
-            started = time.monotonic()
-            with ThreadPoolExecutor(2) as pool:  # the two installs, side by side
-                list(pool.map(ra.ensure_installed, ("3.3", "2.11")))
-            timings["install"] = time.monotonic() - started
-            started = time.monotonic()
-            with ThreadPoolExecutor(2) as pool:
-                future3 = pool.submit(ra.start, "3.3", root / "af3", password=password)
-                future2 = pool.submit(ra.start, "2.11", root / "af2", password=password)
-                # Register each stop as soon as its server is up, so one failing
-                # start never leaves the other running.
-                for future in (future3, future2):
-                    try:
-                        stack.callback(future.result().stop)
-                    except BaseException:
-                        for other in (future3, future2):
-                            if other is not future and other.exception() is None:
-                                stack.callback(other.result().stop)
-                        raise
-            af3, af2 = future3.result(), future2.result()
-            short = ra.start_second_api_server(af3, jwt_expiration_s=SHORT_JWT_S)
-            stack.callback(short.stop)
-            timings["start"] = time.monotonic() - started
+            af3, af2, short = _start_all(stack, root, password, timings)
         except ra.SetupError as exc:
+            failure = str(exc)
+        else:
+            failure = ""
+        if failure:  # outside the except block: one message, not a chain of two
             pytest.fail(
-                f"real Airflow servers could not be set up, so airfleet is not proven "
-                f"against them: {exc}",
+                "real Airflow servers could not be set up, so airfleet is not proven "
+                f"against them: {failure}",
                 pytrace=False,
             )
         sys.stderr.write(
@@ -62,6 +46,31 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAirflow]:
             f"start {timings['start']:.0f} s\n"
         )
         yield RealAirflow(af3, af2, short, password, root, timings)
+
+
+def _start_all(
+    stack: ExitStack, root: Path, password: str, timings: dict[str, float]
+) -> tuple[Any, Any, Any]:
+    """Install (side by side), start both servers and the short-JWT one; stops go on ``stack``."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(ra.ensure_installed, ("3.3", "2.11")))
+    timings["install"] = time.monotonic() - started
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(ra.start, "3.3", root / "af3", password=password),
+            pool.submit(ra.start, "2.11", root / "af2", password=password),
+        ]
+    # Every server that came up is stopped at the end, even if the other failed.
+    for future in futures:
+        if future.exception() is None:
+            stack.callback(future.result().stop)
+    af3, af2 = (future.result() for future in futures)  # raises a failed start's error
+    short = ra.start_second_api_server(af3, jwt_expiration_s=SHORT_JWT_S)
+    stack.callback(short.stop)
+    timings["start"] = time.monotonic() - started
+    return af3, af2, short
 
 
 @pytest.fixture(scope="package")
