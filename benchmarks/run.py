@@ -475,7 +475,7 @@ def plot(rows: list[Row], path: Path) -> None:
 
     latencies = sorted({r.latency_ms for r in rows})
     fig, axes = plt.subplots(
-        2, len(latencies), figsize=(6 * len(latencies), 9), squeeze=False, sharex=True
+        2, len(latencies), figsize=(6 * len(latencies), 10), squeeze=False, sharex=True
     )
     for col, latency in enumerate(latencies):
         for line, (metric, label) in enumerate((("wall_s", "wall time (s)"), ("rps", "req/s"))):
@@ -506,9 +506,10 @@ def plot(rows: list[Row], path: Path) -> None:
             ax.set_xlabel("deployments")
             ax.set_ylabel(label)
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8)
     fig.suptitle("airfleet vs alternatives on the simulator (wall time includes start-up)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
