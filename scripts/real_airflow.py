@@ -549,6 +549,8 @@ def start_airflow3(
             ):
                 server.processes.append(_spawn(argv, env=env, log=server.log(name)))
         _wait_until_up(server, api, "api-server")
+        # What the running server holds (it keeps an existing file as it is).
+        server.password = json.loads(passwords.read_text(encoding="utf-8"))[USERNAME]
         if scheduler:
             _wait_until_healthy(server)
     except BaseException:
