@@ -7,14 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
-
-pytest.importorskip("matplotlib")
-pytest.importorskip("psutil")
-pytest.importorskip("requests")
-pytest.importorskip("airflow_client")
 
 
 def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
