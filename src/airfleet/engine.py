@@ -252,7 +252,7 @@ class Engine:
         # Calls never started: skipped, still exactly one result each.
         for index, call in enumerate(plan.calls):
             if index not in started:
-                send.send_nowait((index, _skipped(call, "not started: the run was interrupted")))
+                send.send_nowait((index, call.skipped("not started: the run was interrupted")))
 
     async def _worker(
         self,
@@ -332,7 +332,7 @@ class Engine:
             verdict = await self._converse(progress, send, group)
         except anyio.get_cancelled_exc_class():
             # No await here: the result is recorded even as the task is cancelled.
-            result = _skipped(call, "interrupted while in flight; its effect is unknown")
+            result = call.skipped("interrupted while in flight; its effect is unknown")
             result = _with_counts(result, tally, self._clock() - progress.started)
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 # The collector is gone only when the whole run is torn down
@@ -553,16 +553,6 @@ class _Progress:
     dialect: Dialect | None = None
     conversation: Conversation | None = None
     step: Step | None = None
-
-
-def _skipped(call: Call, reason: str) -> Result:
-    return Result(
-        deployment=call.deployment.name,
-        operation=call.operation,
-        target=call.target,
-        outcome=Outcome.SKIPPED,
-        error=reason,
-    )
 
 
 def _with_counts(result: Result, tally: _Tally, elapsed_s: float) -> Result:

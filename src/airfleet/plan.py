@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airfleet.inventory import Deployment
-from airfleet.results import Outcome
+from airfleet.results import Outcome, Result
 
 if TYPE_CHECKING:
     from airfleet.dialects.base import Dialect
@@ -122,6 +122,16 @@ class Call:
 
     def __repr__(self) -> str:
         return f"Call({self.deployment.name!r}, {self.operation!r}, {self.target!r})"
+
+    def skipped(self, reason: str) -> Result:
+        """This call's result when it is not run (interrupted, or an earlier step failed)."""
+        return Result(
+            deployment=self.deployment.name,
+            operation=self.operation,
+            target=self.target,
+            outcome=Outcome.SKIPPED,
+            error=reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)

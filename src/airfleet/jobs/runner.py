@@ -39,7 +39,7 @@ from airfleet.jobs.spec import (
 from airfleet.jobs.windows import window_label, window_start
 from airfleet.operations import plan_health, plan_pause, plan_trigger
 from airfleet.operations.audit import fixes_from, merge_applied, plan_audit, plan_fixes
-from airfleet.plan import Call, Plan
+from airfleet.plan import Plan
 from airfleet.results import Collector, Outcome, Result
 from airfleet.selection import select
 
@@ -203,7 +203,7 @@ class JobRunner:
             if blocked is not None or stop.is_set():
                 reason = blocked or "not started: the run was interrupted"
                 for call in plan.calls:
-                    result = _skipped(call, reason)
+                    result = call.skipped(reason)
                     self.journal.record(step.index, result)
                     emit(result)
                 continue
@@ -291,16 +291,6 @@ class JobRunner:
             return results, fetches
         report = await engine.run(plan, on_result=record, stop=stop)
         return results, report.summary.token_fetches
-
-
-def _skipped(call: Call, reason: str) -> Result:
-    return Result(
-        deployment=call.deployment.name,
-        operation=call.operation,
-        target=call.target,
-        outcome=Outcome.SKIPPED,
-        error=reason,
-    )
 
 
 def _from_journal(data: dict[str, Any]) -> Result:
