@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
 from airfleet.errors import ConfigError
 from airfleet.inventory import parse_fleet
@@ -50,17 +49,7 @@ def seen(sim: SimThread) -> tuple[int, int, int]:
 def airfleet(
     args: list[str], env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **env}
-    full_env.pop("AIRFLEET_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "airfleet", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
+    return run_airfleet(*args, env=env, cwd=cwd, timeout_s=60)
 
 
 def good_fleet(sim: SimThread) -> str:

@@ -15,24 +15,11 @@ from typing import Any
 
 import pytest
 
+from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
 from airfleet.sim import Faults, Simulator
 
-
-def airfleet(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("AIRFLEET_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "airfleet", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+airfleet = run_airfleet
 
 
 @pytest.fixture(scope="module")

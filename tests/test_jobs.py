@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
 from airfleet.errors import ConfigError, UsageError
 from airfleet.jobs.journal import Journal, read_run, read_runs
@@ -27,19 +28,7 @@ from airfleet.sim import Faults, Simulator
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def airfleet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if k not in ("AIRFLEET_CONFIG", "AIRFLEET_STATE_DIR")
-    }
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "airfleet", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        check=False,
-    )
+airfleet = run_airfleet
 
 
 @pytest.fixture(scope="module")

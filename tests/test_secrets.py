@@ -9,12 +9,11 @@ because tokens live 2 s here.
 from __future__ import annotations
 
 import base64
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
+from _cli import run_airfleet
 from _simthread import sim_in_thread
 from airfleet.sim import Faults, Simulator
 
@@ -27,16 +26,8 @@ pools:
 
 
 def airfleet(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **env}
-    full_env.pop("AIRFLEET_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "airfleet", "-v", "--log-format", "json", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        check=False,
-    )
+    """Every command as the issue asks: verbose, JSON logs."""
+    return run_airfleet("-v", "--log-format", "json", *args, env=env)
 
 
 def job_file(tmp_path: Path, fleet: Path, name: str) -> Path:

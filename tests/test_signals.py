@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,19 +12,18 @@ from typing import Any
 
 import pytest
 
+from _cli import cli_env
 from _simthread import SimThread, sim_in_thread
 from airfleet.sim import Simulator
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    full_env = {**os.environ, **env}
-    full_env.pop("AIRFLEET_CONFIG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "airfleet", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=full_env,
+        env=cli_env(env),
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+import _cli
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "real_airflow.py"
 NAMES_PER_SERVER = 10
@@ -88,18 +89,8 @@ def fleet_yaml(
 def run_airfleet(
     *args: str, env: dict[str, str], cwd: Path | None = None, timeout_s: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    """The airfleet CLI in a subprocess, as a user runs it."""
-    full_env = {**os.environ, **env}
-    full_env.pop("AIRFLEET_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "airfleet", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout_s,
-        check=False,
-    )
+    """The airfleet CLI in a subprocess, with the real servers' longer timeout."""
+    return _cli.run_airfleet(*args, env=env, cwd=cwd, timeout_s=timeout_s)
 
 
 def report(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
