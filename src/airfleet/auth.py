@@ -21,6 +21,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -51,7 +52,9 @@ FETCH_BASE_S = 0.25
 FETCH_CAP_S = 2.0
 FETCH_TIMEOUT_S = 30.0
 
-Pace = Callable[[Deployment | None, str], Awaitable[None]]
+# Where a token request waits its turn under the engine's limits: the
+# deployment it is for (an Airflow 3 JWT), or None for a shared token service.
+Gate = Callable[[Deployment | None], AbstractAsyncContextManager[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +104,14 @@ class AuthManager:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        pace: Pace | None = None,
+        gate: Gate | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._transport = transport
         self._clock = clock
         self._wall = wall_clock
-        self._pace = pace
+        self._gate = gate
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._slots: dict[str, _Slot] = {}
@@ -238,11 +241,13 @@ class AuthManager:
         request = HttpRequest("POST", url, json=body, timeout_s=FETCH_TIMEOUT_S)
         last = ""
         for attempt in range(1, FETCH_ATTEMPTS + 1):
-            if self._pace is not None:
-                await self._pace(deployment, self.key_for(scope))
             started = self._clock()
             try:
-                response = await self._transport.send(request)
+                if self._gate is None:
+                    response = await self._transport.send(request)
+                else:
+                    async with self._gate(deployment):
+                        response = await self._transport.send(request)
             except TransportError as exc:
                 last = f"{what}: {exc}"
             else:

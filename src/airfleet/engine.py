@@ -144,13 +144,10 @@ class Engine:
     def auth(self) -> AuthManager:
         if self._auth is None:
             self._auth = AuthManager(
-                self._transport, clock=self._clock, pace=self._pace_token_fetch, rng=self._rng
+                self._transport, clock=self._clock, gate=self.limits.fetch_slot, rng=self._rng
             )
             self._auth.on_fetch = lambda key, took: self._emit(TokenFetched(key, took))
         return self._auth
-
-    async def _pace_token_fetch(self, deployment: Deployment | None, key: str) -> None:
-        await self.limits.pace(deployment)
 
     # -- dialects ---------------------------------------------------------------
 

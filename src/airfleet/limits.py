@@ -50,6 +50,8 @@ __all__ = ["Capacity", "Limits", "Pacer", "RateSpec"]
 RATE_MARGIN = 0.03
 # The guard's window: no more than floor(rate) departures within it.
 WINDOW_S = 1.0 + RATE_MARGIN
+# A capacity no scope reaches: for a slot that has no deployment cap.
+_UNCAPPED = 1 << 30
 
 
 class Capacity:
@@ -191,6 +193,7 @@ class Limits:
         # A slot holds no per-request state, so one serves every request of a
         # deployment and credential: no allocation on the hot path.
         self._slots: dict[tuple[str, str | None, float | None], _Slot] = {}
+        self._token_service_slot: _Slot | None = None
 
     def _deployment(self, deployment: Deployment) -> tuple[Capacity, Pacer | None]:
         cap = self._dep_caps.get(deployment.name)
@@ -229,16 +232,19 @@ class Limits:
             slot = self._slots[key] = _Slot(dep_cap, self._fleet_cap, pacers)
         return slot
 
-    async def pace(
-        self,
-        deployment: Deployment | None,
-        *,
-        credential_key: str | None = None,
-        credential_rate: float | None = None,
-    ) -> None:
-        """Pass the rates only (token fetches: they are requests the server counts)."""
-        dep_rate = self._deployment(deployment)[1] if deployment is not None else None
-        await _through(self._pacers(dep_rate, self._credential(credential_key, credential_rate)))
+    def fetch_slot(self, deployment: Deployment | None) -> _Slot:
+        """A token fetch's place: it is a request the server counts.
+
+        An Airflow 3 JWT comes from the deployment's own server, so its caps
+        and rates hold it like any other request; a shared token service
+        (``deployment`` None) is held to the fleet-wide ones.
+        """
+        if deployment is not None:
+            return self.slot(deployment)
+        if self._token_service_slot is None:
+            pacers = self._pacers(None, None)
+            self._token_service_slot = _Slot(Capacity(_UNCAPPED), self._fleet_cap, pacers)
+        return self._token_service_slot
 
 
 class _Slot:
