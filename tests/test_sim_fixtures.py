@@ -19,20 +19,12 @@ from typing import Any
 
 import pytest
 
+from _shapes import shape
 from _simthread import SimThread, sim_in_thread
 from airfleet.sim import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAGS = ("airfleet_ok", "airfleet_fails", "airfleet_idle")
-
-
-def shape(value: Any) -> Any:
-    """Keys, recursively (a list by its first item); values do not matter."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items() if not isinstance(v, list) or v}
-    if isinstance(value, list) and value:
-        return [shape(value[0])]
-    return None
 
 
 def send(method: str, url: str, body: Any = None, auth: str | None = None) -> tuple[int, Any, str]:

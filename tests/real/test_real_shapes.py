@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from _shapes import shape
+
 from ._real import RealAirflow, ra
 
 pytestmark = [pytest.mark.real_airflow, pytest.mark.timeout(120, func_only=True)]
@@ -30,15 +32,6 @@ pytestmark = [pytest.mark.real_airflow, pytest.mark.timeout(120, func_only=True)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORD = os.environ.get("AIRFLEET_RECORD_FIXTURES") == "1"
 SECRET_KEYS = frozenset({"access_token"})
-
-
-def shape(value: Any) -> Any:
-    """Keys, recursively (a list by its first item); values do not matter."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items() if not isinstance(v, list) or v}
-    if isinstance(value, list) and value:
-        return [shape(value[0])]
-    return None
 
 
 def scrub(value: Any, home: str) -> Any:
