@@ -110,6 +110,26 @@ def _cases(other_url: str, big_body: bytes, huge_body: bytes) -> dict[str, Handl
                 break  # the client stopped reading, as it should
         return response
 
+    async def cut_short(request: web.Request) -> web.StreamResponse:
+        # Content-Length promises more than is sent before the connection closes.
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = 4096
+        await response.prepare(request)
+        await response.write(b'{"pools": [' + b" " * 1000)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    async def cut_short_huge(request: web.Request) -> web.StreamResponse:
+        # The same past the cap: the client reads in capped pieces then.
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = HUGE_BYTES
+        await response.prepare(request)
+        await response.write(huge_body[: 1024 * 1024])
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
     async def big_ok(_: web.Request) -> web.Response:
         return _json(200, big_body)
 
@@ -128,6 +148,8 @@ def _cases(other_url: str, big_body: bytes, huge_body: bytes) -> dict[str, Handl
         "wrong_fields": wrong_fields,
         "huge": huge,
         "huge_chunked": huge_chunked,
+        "cut_short": cut_short,
+        "cut_short_huge": cut_short_huge,
         "big_ok": big_ok,
         "redirect": redirect,
         "redirect_301": redirect_301,
@@ -145,6 +167,8 @@ CASES = (
     "wrong_fields",
     "huge",
     "huge_chunked",
+    "cut_short",
+    "cut_short_huge",
     "redirect",
     "redirect_301",
 )

@@ -31,6 +31,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "wrong_fields": ("unexpected answer", "unhealthy"),
     "huge": ("larger than 8 MiB", "larger than 8 MiB"),
     "huge_chunked": ("larger than 8 MiB", "larger than 8 MiB"),
+    "cut_short": ("connection dropped in the middle", "connection dropped in the middle"),
+    "cut_short_huge": ("connection dropped in the middle", "connection dropped in the middle"),
     "redirect": ("does not follow redirects", "does not follow redirects"),
     "redirect_301": ("does not follow redirects", "does not follow redirects"),
 }
