@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -28,14 +28,16 @@ pytestmark = pytest.mark.anyio
 POOLS = {"pools": [{"name": "default_pool", "slots": 1}], "total_entries": 1}
 
 
-def fleet(n: int = 3, *, api: str = "v2", retries: int = 4, **limits: Any) -> Fleet:
+def fleet(
+    n: int = 3, *, api: Literal["auto", "v1", "v2"] = "v2", retries: int = 4, **limits: Any
+) -> Fleet:
     profile = ClientCredentialsAuth(
         "cc", "http://auth.test/oauth/token", "id", Secret("s3cret-value")
     )
     deployments = tuple(
         Deployment(
             f"d{i}", f"http://d{i}.test", "cc", api=api, retries=retries, max_per_second=None
-        )  # type: ignore[arg-type]
+        )
         for i in range(n)
     )
     return Fleet(deployments, {"cc": profile}, FleetLimits(**limits))
@@ -45,7 +47,8 @@ def token_or(handler: Any) -> Any:
     def route(request: HttpRequest) -> HttpResponse | Exception:
         if request.url.endswith("/oauth/token"):
             return answer(200, {"access_token": "tok-1", "expires_in": 3600})
-        return handler(request)
+        answered: HttpResponse | Exception = handler(request)
+        return answered
 
     return route
 

@@ -1,4 +1,4 @@
-"""ruff and mypy --strict are clean over src/ and scripts/ (run by the test command, as CI does)."""
+"""ruff and mypy --strict are clean over src/, scripts/ and tests/ (run by the test command)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         ("ruff", "format", "--check", "src", "tests", "benchmarks", "scripts"),
         ("mypy", "--strict", "src/airfleet"),
         ("mypy", "--strict", "scripts/real_airflow.py"),
+        ("mypy", "--strict", "tests"),
     ],
-    ids=["ruff-check", "ruff-format", "mypy-strict", "mypy-strict-scripts"],
+    ids=["ruff-check", "ruff-format", "mypy-strict", "mypy-strict-scripts", "mypy-strict-tests"],
 )
 def test_tool_is_clean(command: tuple[str, ...]) -> None:
     """The tool exits 0; its output is shown when it does not."""

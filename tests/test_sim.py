@@ -355,7 +355,7 @@ def test_fleet_yaml_follows_the_design_format() -> None:
     """fleet_yaml() writes DESIGN.md's format with secrets as ${VAR}s."""
     sim = Simulator(deployments=3, api="mixed")
     for auth in ("oauth", "token", "password"):
-        doc = yaml.safe_load(sim.fleet_yaml("http://127.0.0.1:1", auth=auth))  # type: ignore[arg-type]
+        doc = yaml.safe_load(sim.fleet_yaml("http://127.0.0.1:1", auth=auth))
         assert doc["version"] == 1
         assert doc["defaults"]["auth"] == auth
         assert [d["name"] for d in doc["deployments"]] == ["dep-0000", "dep-0001", "dep-0002"]

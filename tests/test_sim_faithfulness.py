@@ -69,7 +69,7 @@ def test_dag_runs_parse_trigger_get_patch(api: af.ApiClient) -> None:
     assert fetched.state.value in ("queued", "running", "success")
     patched = runs.patch_dag_run("hello", "faithful-1", af.DAGRunPatchBody(state="failed"))
     assert patched.state.value == "failed"
-    assert runs.get_dag_runs("hello").total_entries >= 1
+    assert (runs.get_dag_runs("hello").total_entries or 0) >= 1
 
 
 def test_duplicate_trigger_raises_conflict(api: af.ApiClient) -> None:

@@ -12,7 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from airfleet.transport import HttpResponse
 
-HEADERS = CIMultiDictProxy(CIMultiDict())
+HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 json_values = st.recursive(
     st.none()
