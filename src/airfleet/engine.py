@@ -5,7 +5,7 @@ Shape of a run::
     dispatcher ──(limit: live calls <= fleet max_in_flight)──► worker per call
     worker: detect dialect (once per server) ─► conversation ─► requests
     request: credential ─► limits.slot() ─► transport ─► retry / re-auth
-    worker ──Result──► memory stream ──► collector (one task, in order received)
+    worker ──Result──► sink ──► collector (in the worker's own step, in order finished)
 
 Workers turn every expected failure into a result; an exception escaping a
 worker is a bug and cancels the run loudly.
@@ -13,8 +13,6 @@ worker is a bug and cancels the run loudly.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,10 +21,9 @@ from types import MappingProxyType
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from airfleet import redaction
-from airfleet.auth import AuthManager, AuthScope
+from airfleet.auth import AuthManager, AuthScope, Credential
 from airfleet.dialects.base import Dialect
 from airfleet.dialects.detect import detect, dialect_named
 from airfleet.errors import AirfleetError, ApiError, AuthError, TransportError
@@ -40,8 +37,8 @@ from airfleet.events import (
     RunStarted,
     TokenFetched,
 )
-from airfleet.inventory import Deployment, Fleet
-from airfleet.limits import Limits
+from airfleet.inventory import AuthProfile, Deployment, Fleet
+from airfleet.limits import Limits, Slot
 from airfleet.plan import (
     Answer,
     Call,
@@ -61,8 +58,6 @@ __all__ = ["Engine", "RunReport"]
 
 DEFAULT_GRACE_S = 10.0
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-# How long the collector lets results queue up between batches (see _collect).
-COLLECT_BATCH_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +110,7 @@ class Engine:
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
         self._detect_locks: dict[str, anyio.Lock] = {}
         self._policies: dict[int, RetryPolicy] = {}
+        self._routes: dict[tuple[str, str], _Route] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -211,13 +207,9 @@ class Engine:
             del self._dialects[url]
         stop = stop or anyio.Event()
         self._emit(RunStarted(plan.operation, len(plan)))
-        # Unbounded: the plan bounds it, and send_nowait spares each worker a
-        # checkpoint on the hot path.
-        send, receive = anyio.create_memory_object_stream[tuple[int, Result]](math.inf)
-        async with anyio.create_task_group() as outer:
-            outer.start_soon(self._collect, receive, collector, on_result, len(plan))
-            async with send:
-                await self._dispatch(plan, send, stop)
+        sink = _Sink(collector, on_result)
+        await self._dispatch(plan, sink, stop)
+        sink.check(len(plan))
         summary = collector.summary(
             duration_s=self._clock() - started,
             token_fetches=self.auth.fetches - fetches_before,
@@ -230,9 +222,7 @@ class Engine:
         )
         return RunReport(summary, tuple(collector.results))
 
-    async def _dispatch(
-        self, plan: Plan, send: MemoryObjectSendStream[tuple[int, Result]], stop: anyio.Event
-    ) -> None:
+    async def _dispatch(self, plan: Plan, sink: _Sink, stop: anyio.Event) -> None:
         # A fixed pool of max_in_flight workers pulls calls in plan order, so
         # live calls never exceed the cap however large the plan, and no task
         # is spawned per call. A call that pauses (--wait) is parked in a task
@@ -244,18 +234,18 @@ class Engine:
             async with anyio.create_task_group() as workers:
                 watching.start_soon(self._watch_stop, stop, workers.cancel_scope)
                 for _ in range(count):
-                    workers.start_soon(self._worker, pending, started, send, stop, workers)
+                    workers.start_soon(self._worker, pending, started, sink, stop, workers)
             watching.cancel_scope.cancel()
         # Calls never started: skipped, still exactly one result each.
         for index, call in enumerate(plan.calls):
             if index not in started:
-                send.send_nowait((index, call.skipped("not started: the run was interrupted")))
+                sink.deliver(index, call.skipped("not started: the run was interrupted"))
 
     async def _worker(
         self,
         pending: Iterator[tuple[int, Call]],
         started: set[int],
-        send: MemoryObjectSendStream[tuple[int, Result]],
+        sink: _Sink,
         stop: anyio.Event,
         group: TaskGroup,
     ) -> None:
@@ -270,71 +260,28 @@ class Engine:
             started.add(index)
             if self._listeners:  # no event is built when nobody listens
                 self._emit(CallStarted(call))
-            await self._work(_Progress(index, call, self._clock()), send, group)
+            await self._work(_Progress(index, call, self._clock()), sink, group)
 
     async def _watch_stop(self, stop: anyio.Event, workers: anyio.CancelScope) -> None:
         await stop.wait()
         await anyio.sleep(self._grace_s)
         workers.cancel()
 
-    async def _collect(
-        self,
-        receive: MemoryObjectReceiveStream[tuple[int, Result]],
-        collector: Collector,
-        on_result: Callable[[Result], None] | None,
-        expected: int,
-    ) -> None:
-        seen: set[int] = set()
-        busy = False
-        async with receive:
-            while True:
-                # Take every result already queued before waiting again. While
-                # results flow, the collector naps COLLECT_BATCH_S between
-                # batches instead of waking for each one (a wake-up, an Event
-                # and a checkpoint cost more than collecting the result); when
-                # none came, it blocks until the next, so an idle run costs
-                # nothing and a result is never held longer than the nap.
-                try:
-                    index, result = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    try:
-                        if busy:
-                            busy = False
-                            await anyio.sleep(COLLECT_BATCH_S)
-                            continue
-                        index, result = await receive.receive()
-                    except anyio.EndOfStream:
-                        break
-                except anyio.EndOfStream:
-                    break
-                busy = True
-                if index in seen:
-                    raise RuntimeError(f"bug: two results for call #{index} ({result.deployment})")
-                seen.add(index)
-                collector.add(result)
-                if on_result is not None:
-                    on_result(result)
-        if len(seen) != expected:
-            raise RuntimeError(f"bug: {expected - len(seen)} planned calls have no result")
-
     async def _work(
         self,
         progress: _Progress,
-        send: MemoryObjectSendStream[tuple[int, Result]],
+        sink: _Sink,
         group: TaskGroup | None,
     ) -> None:
         """Drive one call to its result; with ``group``, park it there if it pauses."""
         call, tally = progress.call, progress.tally
         try:
-            verdict = await self._converse(progress, send, group)
+            verdict = await self._converse(progress, sink, group)
         except anyio.get_cancelled_exc_class():
             # No await here: the result is recorded even as the task is cancelled.
             result = call.skipped("interrupted while in flight; its effect is unknown")
             result = _with_counts(result, tally, self._clock() - progress.started)
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                # The collector is gone only when the whole run is torn down
-                # (a second Ctrl-C): there is no report to record it in then.
-                send.send_nowait((progress.index, result))
+            sink.deliver(progress.index, result)
             self._emit(CallFinished(call, result))
             raise
         if verdict is None:
@@ -351,14 +298,14 @@ class Engine:
             data=verdict.data,
             requests=tally.requests,
         )
-        send.send_nowait((progress.index, result))
+        sink.deliver(progress.index, result)
         if self._listeners:
             self._emit(CallFinished(call, result))
 
     async def _converse(
         self,
         progress: _Progress,
-        send: MemoryObjectSendStream[tuple[int, Result]],
+        sink: _Sink,
         group: TaskGroup | None,
     ) -> Verdict | None:
         """Run the conversation; None when parked in ``group`` at a pause."""
@@ -384,7 +331,7 @@ class Engine:
                     if isinstance(step, Pause):
                         if group is not None:
                             # A waiting call gives its worker to calls with work to do.
-                            group.start_soon(self._work, progress, send, None)
+                            group.start_soon(self._work, progress, sink, None)
                             return None
                         await anyio.sleep(step.seconds)
                     elif isinstance(step, Request):
@@ -426,15 +373,38 @@ class Engine:
 
     # -- one request, with auth, limits and retries -------------------------------
 
+    def _route(self, deployment: Deployment, dialect: Dialect) -> _Route:
+        """What every request to ``deployment`` in ``dialect`` shares, built once."""
+        key = (deployment.name, dialect.name)
+        route = self._routes.get(key)
+        if route is None:
+            profile = self.fleet.profile_for(deployment)
+            scope = AuthScope(deployment, profile, dialect)
+            policy = self._policies.get(deployment.retries)
+            if policy is None:
+                policy = self._policies[deployment.retries] = RetryPolicy(
+                    retries=deployment.retries
+                )
+            route = self._routes[key] = _Route(
+                profile,
+                scope,
+                policy,
+                # A credential's key is fixed by its scope, and so is the slot.
+                self.limits.slot(
+                    deployment,
+                    credential_key=AuthManager.key_for(scope),
+                    credential_rate=profile.max_per_second,
+                ),
+                self.limits.slot(deployment),
+            )
+        return route
+
     async def _request(
         self, deployment: Deployment, dialect: Dialect, request: Request, tally: _Tally
     ) -> Response:
-        profile = self.fleet.profile_for(deployment)
-        scope = AuthScope(deployment, profile, dialect)
-        policy = self._policies.get(deployment.retries)
-        if policy is None:
-            policy = self._policies[deployment.retries] = RetryPolicy(retries=deployment.retries)
-        deadline = self._clock() + policy.total_s
+        route = self._route(deployment, dialect)
+        auth, clock, policy = self.auth, self._clock, route.policy
+        deadline = clock() + policy.total_s
         url = deployment.url + request.path
         attempt = 0
         retries_used = 0
@@ -442,35 +412,35 @@ class Engine:
         uncertain = False
         while True:
             attempt += 1
-            tally.max_attempts = max(tally.max_attempts, attempt)
-            try:
-                credential = (
-                    (self.auth.ready(scope) or await self.auth.get(scope)) if request.auth else None
-                )
-            except AuthError as exc:
-                if not uncertain:
-                    raise
-                # An earlier attempt may have acted: the caller must know that
-                # this request's effect is unknown, not merely that auth failed.
-                raise TransportError(f"{exc} (an earlier attempt got no answer)") from exc
-            headers = credential.headers if credential else _NO_HEADERS
+            if attempt > tally.max_attempts:
+                tally.max_attempts = attempt
+            credential: Credential | None = None
+            if request.auth:
+                try:
+                    credential = auth.ready(route.scope) or await auth.get(route.scope)
+                except AuthError as exc:
+                    if not uncertain:
+                        raise
+                    # An earlier attempt may have acted: the caller must know
+                    # that this request's effect is unknown, not merely that
+                    # auth failed.
+                    raise TransportError(f"{exc} (an earlier attempt got no answer)") from exc
             http = HttpRequest(
-                request.method, url, request.params, headers, request.json, deployment.timeout_s
+                request.method,
+                url,
+                request.params,
+                credential.headers if credential is not None else _NO_HEADERS,
+                request.json,
+                deployment.timeout_s,
             )
             failure: TransportError | None = None
-            async with self.limits.slot(
-                deployment,
-                credential_key=credential.key if credential else None,
-                credential_rate=profile.max_per_second,
-            ):
+            async with route.slot if credential is not None else route.bare_slot:
                 tally.requests += 1
                 try:
                     raw = await self._transport.send(http)
                 except TransportError as exc:
                     failure = exc
-            can_retry = (
-                request.idempotent and retries_used < policy.retries and self._clock() < deadline
-            )
+            can_retry = request.idempotent and retries_used < policy.retries and clock() < deadline
             if failure is not None:
                 uncertain = True
                 if not can_retry:
@@ -480,13 +450,7 @@ class Engine:
                 continue
             tally.last_status = raw.status
             response = Response(
-                status=raw.status,
-                body=raw.json(),
-                text=raw.text,
-                attempts=attempt,
-                uncertain_before=uncertain,
-                at=self._clock(),
-                headers=raw.headers,
+                raw.status, raw.json(), raw.text, attempt, uncertain, clock(), raw.headers
             )
             if credential is not None and dialect.is_auth_failure(response):
                 # One fresh credential, one more try; a refused fresh one is final.
@@ -495,7 +459,7 @@ class Engine:
                     self.auth.invalidate(credential)
                     continue
                 raise AuthError(
-                    f"{deployment.name} refused auth profile {profile.name!r} "
+                    f"{deployment.name} refused auth profile {route.profile.name!r} "
                     f"(HTTP {raw.status}: {dialect.error_message(response)}); "
                     "check its credentials and the user's permissions",
                     status=raw.status,
@@ -537,6 +501,46 @@ class Engine:
         self._emit(
             AttemptFailed(deployment.name, request.method, request.path, attempt, reason, delay)
         )
+
+
+class _Sink:
+    """Where a worker hands its call's one result: to the collector, at once.
+
+    No queue and no collector task: the run is one event loop, so a result is
+    collected (and ``on_result`` called) in the step that made it, which costs
+    less than waking another task, and no result can be left queued.
+    """
+
+    __slots__ = ("_collector", "_on_result", "_seen")
+
+    def __init__(self, collector: Collector, on_result: Callable[[Result], None] | None) -> None:
+        self._collector = collector
+        self._on_result = on_result
+        self._seen: set[int] = set()
+
+    def deliver(self, index: int, result: Result) -> None:
+        if index in self._seen:
+            raise RuntimeError(f"bug: two results for call #{index} ({result.deployment})")
+        self._seen.add(index)
+        self._collector.add(result)
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def check(self, expected: int) -> None:
+        """Every planned call has its result (a bug otherwise)."""
+        if len(self._seen) != expected:
+            raise RuntimeError(f"bug: {expected - len(self._seen)} planned calls have no result")
+
+
+@dataclass(slots=True)
+class _Route:
+    """A deployment's auth scope, retry policy and limit slots, for one dialect."""
+
+    profile: AuthProfile
+    scope: AuthScope
+    policy: RetryPolicy
+    slot: Slot  # for a request that carries the credential
+    bare_slot: Slot  # for one that carries none (detection, login)
 
 
 @dataclass(slots=True)

@@ -41,7 +41,7 @@ from types import TracebackType
 
 from airfleet.inventory import Deployment, FleetLimits
 
-__all__ = ["Capacity", "Limits", "Pacer", "RateSpec"]
+__all__ = ["Capacity", "Limits", "Pacer", "RateSpec", "Slot"]
 
 # Each rate spaces requests a little wider than 1/rate. A request spends a
 # variable few milliseconds between leaving the limiter and reaching the
@@ -192,8 +192,8 @@ class Limits:
         self._cred_rates: dict[str, Pacer | None] = {}
         # A slot holds no per-request state, so one serves every request of a
         # deployment and credential: no allocation on the hot path.
-        self._slots: dict[tuple[str, str | None, float | None], _Slot] = {}
-        self._token_service_slot: _Slot | None = None
+        self._slots: dict[tuple[str, str | None, float | None], Slot] = {}
+        self._token_service_slot: Slot | None = None
 
     def _deployment(self, deployment: Deployment) -> tuple[Capacity, Pacer | None]:
         cap = self._dep_caps.get(deployment.name)
@@ -219,7 +219,7 @@ class Limits:
         *,
         credential_key: str | None = None,
         credential_rate: float | None = None,
-    ) -> _Slot:
+    ) -> Slot:
         """One request's place: in-flight caps for its duration, rates at entry.
 
         ``async with limits.slot(deployment, ...):`` around the send.
@@ -229,10 +229,10 @@ class Limits:
         if slot is None:
             dep_cap, dep_rate = self._deployment(deployment)
             pacers = self._pacers(dep_rate, self._credential(credential_key, credential_rate))
-            slot = self._slots[key] = _Slot(dep_cap, self._fleet_cap, pacers)
+            slot = self._slots[key] = Slot(dep_cap, self._fleet_cap, pacers)
         return slot
 
-    def fetch_slot(self, deployment: Deployment | None) -> _Slot:
+    def fetch_slot(self, deployment: Deployment | None) -> Slot:
         """A token fetch's place: it is a request the server counts.
 
         An Airflow 3 JWT comes from the deployment's own server, so its caps
@@ -243,11 +243,11 @@ class Limits:
             return self.slot(deployment)
         if self._token_service_slot is None:
             pacers = self._pacers(None, None)
-            self._token_service_slot = _Slot(Capacity(_UNCAPPED), self._fleet_cap, pacers)
+            self._token_service_slot = Slot(Capacity(_UNCAPPED), self._fleet_cap, pacers)
         return self._token_service_slot
 
 
-class _Slot:
+class Slot:
     """The context manager of :meth:`Limits.slot` (a class: this is the hot path,
     and a generator-based context manager costs several microseconds more)."""
 
