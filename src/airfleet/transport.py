@@ -8,7 +8,6 @@ are translated here, once, into :class:`~airfleet.errors.ConnectError` and
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,8 +26,11 @@ __all__ = ["AiohttpTransport", "HttpRequest", "HttpResponse", "Transport"]
 # deployment answering with a 2 GB error page.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # orjson reads an integer past 64 bits as a float, silently: an answer with a
-# run of 19+ digits anywhere (even in a string) is read by json instead.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# run of 19+ digits anywhere (even in a string) is read by json instead. The
+# run is found by mapping digits to "9" and the rest to " " (bytes.translate
+# and a substring search: 0.5 us for a pool list, where a \d{19} regex takes 2.6).
+_DIGITS_ONLY = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"9" * 19
 # Distinct query strings remembered (pages of a listing, update masks...).
 MAX_CACHED_QUERIES = 1024
 
@@ -64,7 +66,7 @@ class HttpResponse:
         """The body as JSON, or None when it is empty or not JSON."""
         if not self.body or self.truncated:
             return None
-        if _LONG_DIGITS.search(self.body) is None:
+        if _LONG_RUN not in self.body.translate(_DIGITS_ONLY):
             # orjson parses an answer in a fifth of json's time. It is
             # stricter (no NaN, UTF-8 only): what it refuses gets json's
             # reading, so the result is always exactly json's.

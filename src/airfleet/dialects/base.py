@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,8 +90,7 @@ class Dialect(ABC):
         return Request("GET", f"{self.prefix}/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}")
 
     def list_dags(self, *, limit: int, offset: int) -> Request:
-        params = (("limit", str(limit)), ("offset", str(offset)), ("order_by", "dag_id"))
-        return Request("GET", f"{self.prefix}/dags", params=params)
+        return _page(f"{self.prefix}/dags", limit, offset, (("order_by", "dag_id"),))
 
     def set_paused(self, dag_id: str, *, paused: bool) -> Request:
         return Request(
@@ -101,8 +101,7 @@ class Dialect(ABC):
         )
 
     def list_pools(self, *, limit: int, offset: int) -> Request:
-        params = (("limit", str(limit)), ("offset", str(offset)))
-        return Request("GET", f"{self.prefix}/pools", params=params)
+        return _page(f"{self.prefix}/pools", limit, offset)
 
     def create_pool(self, name: str, fields: PoolFields) -> Request:
         body: dict[str, Any] = {
@@ -210,6 +209,13 @@ class Dialect(ABC):
     def read_dag(self, body: Any) -> dict[str, Any]:
         dag = _require_mapping(body, "DAG")
         return {"dag_id": _require_str(dag, "dag_id"), "is_paused": bool(dag.get("is_paused"))}
+
+
+@functools.lru_cache(maxsize=1024)
+def _page(path: str, limit: int, offset: int, extra: tuple[tuple[str, str], ...] = ()) -> Request:
+    """One page of a listing. Every deployment asks for the same few pages, and
+    a Request is frozen, so each is made once and shared."""
+    return Request("GET", path, params=(("limit", str(limit)), ("offset", str(offset)), *extra))
 
 
 def _validation_item(item: Any) -> str:
