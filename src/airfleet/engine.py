@@ -293,17 +293,20 @@ class Engine:
             raise
         if verdict is None:
             return  # parked: a task of its own carries on
+        # Positional (field order: deployment, operation, target, outcome,
+        # status, attempts, latency_ms, error, data, requests): one per call,
+        # and keywords cost a third more.
         result = Result(
-            deployment=call.deployment.name,
-            operation=call.operation,
-            target=call.target,
-            outcome=verdict.outcome,
-            status=verdict.status if verdict.status is not None else tally.last_status,
-            attempts=tally.max_attempts,
-            latency_ms=(self._clock() - progress.started) * 1000.0,
-            error=redaction.scrub(verdict.error) if verdict.error else None,
-            data=verdict.data,
-            requests=tally.requests,
+            call.deployment.name,
+            call.operation,
+            call.target,
+            verdict.outcome,
+            verdict.status if verdict.status is not None else tally.last_status,
+            tally.max_attempts,
+            (self._clock() - progress.started) * 1000.0,
+            redaction.scrub(verdict.error) if verdict.error else None,
+            verdict.data,
+            tally.requests,
         )
         sink.deliver(progress.index, result)
         if self._listeners:
@@ -335,14 +338,14 @@ class Engine:
                 answer: Answer = None
                 failure: AirfleetError | None = None
                 try:
-                    if isinstance(step, Pause):
+                    if isinstance(step, Request):
+                        answer = await self._request(deployment, dialect, step, tally)
+                    elif isinstance(step, Pause):
                         if group is not None:
                             # A waiting call gives its worker to calls with work to do.
                             group.create_task(self._work(progress, sink, None))
                             return None
                         await anyio.sleep(step.seconds)
-                    elif isinstance(step, Request):
-                        answer = await self._request(deployment, dialect, step, tally)
                     else:
                         assert step is not None  # noqa: S101 - set before the loop
                         answer = await self._gather(deployment, dialect, step, tally)
@@ -441,12 +444,16 @@ class Engine:
                 deployment.timeout_s,
             )
             failure: TransportError | None = None
-            async with route.slot if credential is not None else route.bare_slot:
-                tally.requests += 1
-                try:
-                    raw = await self._transport.send(http)
-                except TransportError as exc:
-                    failure = exc
+            slot = route.slot if credential is not None else route.bare_slot
+            if not slot.enter_now():
+                await slot.enter()
+            tally.requests += 1
+            try:
+                raw = await self._transport.send(http)
+            except TransportError as exc:
+                failure = exc
+            finally:
+                slot.leave()
             can_retry = request.idempotent and retries_used < policy.retries and clock() < deadline
             if failure is not None:
                 uncertain = True

@@ -248,8 +248,9 @@ class Limits:
 
 
 class Slot:
-    """The context manager of :meth:`Limits.slot` (a class: this is the hot path,
-    and a generator-based context manager costs several microseconds more)."""
+    """A request's place under :meth:`Limits.slot`: ``async with slot:``, or on
+    the engine's hot path ``enter_now()`` / ``await enter()`` then ``leave()``,
+    which spares two coroutines per request when nothing has to wait."""
 
     __slots__ = ("_deployment_cap", "_fleet_cap", "_pacers")
 
@@ -263,7 +264,21 @@ class Slot:
         self._fleet_cap = fleet_cap
         self._pacers = pacers
 
-    async def __aenter__(self) -> None:
+    def enter_now(self) -> bool:
+        """Take both caps without waiting, when both are free and no rate applies.
+
+        The hot path of every unthrottled request: no coroutine is made. On
+        False nothing is held; ``await enter()`` instead.
+        """
+        if self._pacers or not self._deployment_cap.try_take():
+            return False
+        if self._fleet_cap.try_take():
+            return True
+        self._deployment_cap.give()
+        return False
+
+    async def enter(self) -> None:
+        """Take the caps (waiting in line), then pass every rate."""
         deployment_cap, fleet_cap = self._deployment_cap, self._fleet_cap
         if not deployment_cap.try_take():
             await deployment_cap.take()
@@ -281,11 +296,19 @@ class Slot:
                 deployment_cap.give()
                 raise
 
+    def leave(self) -> None:
+        """Give both caps back (after ``enter_now()`` or ``enter()``)."""
+        self._fleet_cap.give()
+        self._deployment_cap.give()
+
+    async def __aenter__(self) -> None:
+        if not self.enter_now():
+            await self.enter()
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._fleet_cap.give()
-        self._deployment_cap.give()
+        self.leave()
