@@ -235,6 +235,8 @@ def _excerpt(text: str, limit: int = 120) -> str:
 
 
 def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
+    if type(body) is dict:  # what JSON gives; skips the slower ABC check
+        return body
     if not isinstance(body, Mapping):
         raise ValueError(f"{what} answer is not a JSON object")
     return body

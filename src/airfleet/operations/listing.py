@@ -14,8 +14,6 @@ from airfleet.results import Outcome
 
 __all__ = ["DagsSpec", "PoolsSpec", "plan_dags", "plan_pools"]
 
-POOL_FIELDS = ("name", "slots", "occupied_slots", "queued_slots", "open_slots")
-
 
 @dataclass(frozen=True, slots=True)
 class DagsSpec:
@@ -45,7 +43,16 @@ class PoolsSpec:
 
     def converse(self, dialect: Dialect) -> Conversation:
         pools, _ = yield from paginate(dialect, dialect.list_pools, dialect.read_pools, "name")
-        rows = [{key: pool[key] for key in POOL_FIELDS} for pool in pools]
+        rows = [
+            {
+                "name": pool["name"],
+                "slots": pool["slots"],
+                "occupied_slots": pool["occupied_slots"],
+                "queued_slots": pool["queued_slots"],
+                "open_slots": pool["open_slots"],
+            }
+            for pool in pools
+        ]
         return Verdict(Outcome.OK, data={"pools": rows}, status=200)
 
 
