@@ -454,18 +454,19 @@ class Engine:
                 failure = exc
             finally:
                 slot.leave()
-            can_retry = request.idempotent and retries_used < policy.retries and clock() < deadline
             if failure is not None:
                 uncertain = True
-                if not can_retry:
+                if not self._may_retry(request, retries_used, policy, deadline):
                     raise type(failure)(f"{failure} (after {attempt} attempts)") from failure
                 retries_used += 1
                 await self._backoff(deployment, request, attempt, str(failure), policy, None)
                 continue
-            tally.last_status = raw.status
+            status = tally.last_status = raw.status
             response = Response(
-                raw.status, raw.json(), raw.text, attempt, uncertain, clock(), raw.headers
+                status, raw.json(), raw.text, attempt, uncertain, clock(), raw.headers
             )
+            if status < 400 and not raw.truncated:
+                return response  # the common case: nothing below applies
             if credential is not None and dialect.is_auth_failure(response):
                 # One fresh credential, one more try; a refused fresh one is final.
                 if not reauthed and self.auth.refreshable(credential):
@@ -478,7 +479,9 @@ class Engine:
                     "check its credentials and the user's permissions",
                     status=raw.status,
                 )
-            if raw.status in RETRY_STATUSES and can_retry:
+            if status in RETRY_STATUSES and self._may_retry(
+                request, retries_used, policy, deadline
+            ):
                 if raw.status in UNCERTAIN_STATUSES:
                     uncertain = True
                 retries_used += 1
@@ -494,6 +497,11 @@ class Engine:
                     body=raw.text,
                 )
             return response
+
+    def _may_retry(
+        self, request: Request, retries_used: int, policy: RetryPolicy, deadline: float
+    ) -> bool:
+        return request.idempotent and retries_used < policy.retries and self._clock() < deadline
 
     async def _backoff(
         self,

@@ -187,28 +187,43 @@ class Dialect(ABC):
         return rows, _total(page)
 
     def read_pools(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
-        page = _require_mapping(body, "pool list")
-        items = page.get("pools")
-        if not isinstance(items, list):
-            raise ValueError("pool list answer has no 'pools' array")
-        rows = [self.read_pool(item) for item in items]
-        return rows, _total(page)
+        """Every pool of a page with its settings (what an audit compares)."""
+        page = _pool_page(body)
+        return [self.read_pool(item) for item in page["pools"]], _total(page)
+
+    def read_pool_rows(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """Every pool of a page as the pools report shows it (no settings)."""
+        page = _pool_page(body)
+        return [_pool_row(item) for item in page["pools"]], _total(page)
 
     def read_pool(self, body: Any) -> dict[str, Any]:
-        pool = _require_mapping(body, "pool")
-        return {
-            "name": _require_str(pool, "name"),
-            "slots": _int(pool.get("slots")),
-            "description": pool.get("description") or "",
-            "include_deferred": bool(pool.get("include_deferred", False)),
-            "occupied_slots": _int(pool.get("occupied_slots")),
-            "queued_slots": _int(pool.get("queued_slots")),
-            "open_slots": _int(pool.get("open_slots")),
-        }
+        pool = _pool_row(body)
+        pool["description"] = body.get("description") or ""
+        pool["include_deferred"] = bool(body.get("include_deferred", False))
+        return pool
 
     def read_dag(self, body: Any) -> dict[str, Any]:
         dag = _require_mapping(body, "DAG")
         return {"dag_id": _require_str(dag, "dag_id"), "is_paused": bool(dag.get("is_paused"))}
+
+
+def _pool_page(body: Any) -> Mapping[str, Any]:
+    page = _require_mapping(body, "pool list")
+    if not isinstance(page.get("pools"), list):
+        raise ValueError("pool list answer has no 'pools' array")
+    return page
+
+
+def _pool_row(body: Any) -> dict[str, Any]:
+    """A pool's name and slot counts: the pools report's row."""
+    pool = _require_mapping(body, "pool")
+    return {
+        "name": _require_str(pool, "name"),
+        "slots": _int(pool.get("slots")),
+        "occupied_slots": _int(pool.get("occupied_slots")),
+        "queued_slots": _int(pool.get("queued_slots")),
+        "open_slots": _int(pool.get("open_slots")),
+    }
 
 
 @functools.lru_cache(maxsize=1024)

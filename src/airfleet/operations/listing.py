@@ -42,17 +42,7 @@ class PoolsSpec:
         return ()
 
     def converse(self, dialect: Dialect) -> Conversation:
-        pools, _ = yield from paginate(dialect, dialect.list_pools, dialect.read_pools, "name")
-        rows = [
-            {
-                "name": pool["name"],
-                "slots": pool["slots"],
-                "occupied_slots": pool["occupied_slots"],
-                "queued_slots": pool["queued_slots"],
-                "open_slots": pool["open_slots"],
-            }
-            for pool in pools
-        ]
+        rows, _ = yield from paginate(dialect, dialect.list_pools, dialect.read_pool_rows, "name")
         return Verdict(Outcome.OK, data={"pools": rows}, status=200)
 
 
