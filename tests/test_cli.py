@@ -328,6 +328,37 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
     assert "Authorization" not in blob
 
 
+def test_log_lines_per_call_follow_the_level(sim: SimThread, fleet: Path) -> None:
+    """-v logs one "call ok" line per call; without it only failed calls are logged."""
+
+    def events(*args: str) -> list[dict[str, Any]]:
+        out = airfleet(
+            *args,
+            "--log-format",
+            "json",
+            "-c",
+            str(fleet),
+            "trigger",
+            "hello",
+            "nope",
+            "-s",
+            "dep-000*",
+            env=env(sim),
+        )
+        assert out.returncode == 1, out.stderr  # 'nope' fails everywhere
+        return [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+
+    verbose = events("-v")
+    quiet = events()
+    ok_lines = [e for e in verbose if e["event"] == "call ok"]
+    assert len(ok_lines) == 10
+    assert all(e["level"] == "info" and e["deployment"].startswith("dep-000") for e in ok_lines)
+    assert not [e for e in quiet if e["event"] == "call ok"]
+    failed = [e for e in quiet if e["event"] == "call failed"]
+    assert len(failed) == 10
+    assert all(e["level"] == "warning" and e["target"] == "nope" for e in failed)
+
+
 def test_sigint_stops_new_calls_and_still_writes_the_report(tmp_path: Path) -> None:
     """SIGINT mid-run: exit 130, a report where unfinished calls are skipped."""
     import signal

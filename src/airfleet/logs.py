@@ -52,6 +52,8 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    global _threshold
+    _threshold = logging.DEBUG if verbose else logging.WARNING
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -69,12 +71,18 @@ def configure_logging(
 
 
 _log = structlog.get_logger("airfleet")
+# The level configure_logging() set (NOTSET: structlog's own configuration,
+# which logs everything). log_event checks it before building a line: a bound
+# logger costs microseconds, and a run finishes one call per deployment.
+_threshold = logging.NOTSET
 
 
 def log_event(event: Event) -> None:
     """Engine listener: one info line per finished call, the rest at debug."""
     if isinstance(event, CallFinished):
         result = event.result
+        if _threshold > (logging.INFO if result.outcome is Outcome.OK else logging.WARNING):
+            return
         log = _log.bind(
             deployment=result.deployment,
             operation=result.operation,
