@@ -110,7 +110,7 @@ class Engine:
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
         self._detect_locks: dict[str, anyio.Lock] = {}
         self._policies: dict[int, RetryPolicy] = {}
-        self._routes: dict[tuple[str, str], _Route] = {}
+        self._routes: dict[str, _Route] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -385,9 +385,8 @@ class Engine:
 
     def _route(self, deployment: Deployment, dialect: Dialect) -> _Route:
         """What every request to ``deployment`` in ``dialect`` shares, built once."""
-        key = (deployment.name, dialect.name)
-        route = self._routes.get(key)
-        if route is None:
+        route = self._routes.get(deployment.name)
+        if route is None or route.scope.dialect is not dialect:
             profile = self.fleet.profile_for(deployment)
             scope = AuthScope(deployment, profile, dialect)
             policy = self._policies.get(deployment.retries)
@@ -395,7 +394,7 @@ class Engine:
                 policy = self._policies[deployment.retries] = RetryPolicy(
                     retries=deployment.retries
                 )
-            route = self._routes[key] = _Route(
+            route = self._routes[deployment.name] = _Route(
                 profile,
                 scope,
                 policy,
@@ -405,7 +404,6 @@ class Engine:
                     credential_key=AuthManager.key_for(scope),
                     credential_rate=profile.max_per_second,
                 ),
-                self.limits.slot(deployment),
             )
         return route
 
@@ -444,7 +442,9 @@ class Engine:
                 deployment.timeout_s,
             )
             failure: TransportError | None = None
-            slot = route.slot if credential is not None else route.bare_slot
+            # A request without a credential (detection, a login) is held by
+            # the deployment's and the fleet's limits only.
+            slot = route.slot if credential is not None else self.limits.slot(deployment)
             if not slot.enter_now():
                 await slot.enter()
             tally.requests += 1
@@ -556,13 +556,12 @@ class _Sink:
 
 @dataclass(slots=True)
 class _Route:
-    """A deployment's auth scope, retry policy and limit slots, for one dialect."""
+    """A deployment's auth scope, retry policy and limit slot, for one dialect."""
 
     profile: AuthProfile
     scope: AuthScope
     policy: RetryPolicy
     slot: Slot  # for a request that carries the credential
-    bare_slot: Slot  # for one that carries none (detection, login)
 
 
 @dataclass(slots=True)
