@@ -17,7 +17,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import anyio
@@ -68,13 +68,15 @@ class RunReport:
     results: tuple[Result, ...]
 
 
-@dataclass(slots=True)
 class _Tally:
     """Per-call counters, owned by one worker."""
 
-    requests: int = 0
-    max_attempts: int = 0
-    last_status: int | None = None
+    __slots__ = ("last_status", "max_attempts", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.max_attempts = 0
+        self.last_status: int | None = None
 
 
 class Engine:
@@ -228,7 +230,6 @@ class Engine:
         # is spawned per call. A call that pauses (--wait) is parked in a task
         # of its own and its worker moves on.
         pending = iter(enumerate(plan.calls))
-        started: set[int] = set()
         count = max(1, min(self.fleet.limits.max_in_flight, len(plan)))
         async with anyio.create_task_group() as watching:
             with anyio.CancelScope() as workers_scope:
@@ -241,30 +242,29 @@ class Engine:
                 # record its result, as anyio's would.
                 async with asyncio.TaskGroup() as workers:
                     for _ in range(count):
-                        workers.create_task(self._worker(pending, started, sink, stop, workers))
+                        workers.create_task(self._worker(pending, sink, stop, workers))
             watching.cancel_scope.cancel()
-        # Calls never started: skipped, still exactly one result each.
-        for index, call in enumerate(plan.calls):
-            if index not in started:
-                sink.deliver(index, call.skipped("not started: the run was interrupted"))
+        # Calls never started (what the workers left in the iterator):
+        # skipped, still exactly one result each.
+        for index, call in pending:
+            sink.deliver(index, call.skipped("not started: the run was interrupted"))
 
     async def _worker(
         self,
         pending: Iterator[tuple[int, Call]],
-        started: set[int],
         sink: _Sink,
         stop: anyio.Event,
         group: asyncio.TaskGroup,
     ) -> None:
         # next() on the shared iterator never awaits, so no two workers take
-        # the same call. Stop is checked before taking one: a run stopped
-        # before or while its workers start begins no call at all.
+        # the same call, and a call taken is started (and recorded) in the
+        # same step. Stop is checked before taking one: a run stopped before
+        # or while its workers start begins no call at all.
         while not stop.is_set():
             item = next(pending, None)
             if item is None:
                 return
             index, call = item
-            started.add(index)
             if self._listeners:  # no event is built when nobody listens
                 self._emit(CallStarted(call))
             await self._work(_Progress(index, call, self._clock()), sink, group)
@@ -281,7 +281,7 @@ class Engine:
         group: asyncio.TaskGroup | None,
     ) -> None:
         """Drive one call to its result; with ``group``, park it there if it pauses."""
-        call, tally = progress.call, progress.tally
+        call, tally = progress.call, progress
         try:
             verdict = await self._converse(progress, sink, group)
         except anyio.get_cancelled_exc_class():
@@ -319,7 +319,7 @@ class Engine:
         group: asyncio.TaskGroup | None,
     ) -> Verdict | None:
         """Run the conversation; None when parked in ``group`` at a pause."""
-        call, tally = progress.call, progress.tally
+        call, tally = progress.call, progress
         deployment = call.deployment
         try:
             if progress.conversation is None:
@@ -564,17 +564,20 @@ class _Route:
     slot: Slot  # for a request that carries the credential
 
 
-@dataclass(slots=True)
-class _Progress:
-    """Where one call stands: its conversation survives a move to a parked task."""
+class _Progress(_Tally):
+    """Where one call stands (and its counters): its conversation survives a
+    move to a parked task. A plain class: one is made per call."""
 
-    index: int
-    call: Call
-    started: float
-    tally: _Tally = field(default_factory=_Tally)
-    dialect: Dialect | None = None
-    conversation: Conversation | None = None
-    step: Step | None = None
+    __slots__ = ("call", "conversation", "dialect", "index", "started", "step")
+
+    def __init__(self, index: int, call: Call, started: float) -> None:
+        super().__init__()
+        self.index = index
+        self.call = call
+        self.started = started
+        self.dialect: Dialect | None = None
+        self.conversation: Conversation | None = None
+        self.step: Step | None = None
 
 
 def _with_counts(result: Result, tally: _Tally, elapsed_s: float) -> Result:
