@@ -46,3 +46,21 @@ def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
     assert all(row["requests"] == 3 for row in data["rows"])
     fetches = {rate["check"]: rate["token_fetches"] for rate in data["rates"]}
     assert all(count >= 1 for count in fetches.values())
+
+
+def test_engine_alone_runs_warm_and_cold() -> None:
+    """The engine-only benchmark completes both ways and reports a figure per call."""
+    script = str(ROOT / "benchmarks" / "engine_alone.py")
+    for extra in ([], ["--cold"]):
+        result = subprocess.run(
+            [sys.executable, script, "--deployments", "20", "--runs", "2", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        figure = json.loads(result.stdout)
+        assert figure["deployments"] == 20
+        assert figure["cold"] is bool(extra)
+        assert figure["us_per_call"] > 0
