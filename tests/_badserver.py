@@ -174,6 +174,15 @@ CASES = (
 )
 
 
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on a free loopback port; the caller cleans the runner up."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port: int = runner.addresses[0][1]
+    return runner, port
+
+
 @asynccontextmanager
 async def bad_server() -> AsyncIterator[BadServer]:
     """Serve the bad answers and the other origin on free loopback ports."""
@@ -185,12 +194,9 @@ async def bad_server() -> AsyncIterator[BadServer]:
         return _json(200, b'{"stolen": true}')
 
     other.router.add_route("*", "/{tail:.*}", record)
-    other_runner = web.AppRunner(other, access_log=None, handle_signals=False)
-    await other_runner.setup()
-    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
-    await other_site.start()
+    other_runner, other_port = await _serve(other)
     # A different origin: another port (and the name, not the address).
-    box.other_url = f"http://localhost:{other_runner.addresses[0][1]}"
+    box.other_url = f"http://localhost:{other_port}"
 
     cases = _cases(box.other_url, _big_pools(BIG_OK_BYTES), _big_pools(HUGE_BYTES))
 
@@ -202,11 +208,8 @@ async def bad_server() -> AsyncIterator[BadServer]:
 
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_route("*", "/{case}/{tail:.*}", dispatch)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    box.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await _serve(app)
+    box.url = f"http://127.0.0.1:{port}"
     try:
         yield box
     finally:
