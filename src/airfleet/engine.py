@@ -37,7 +37,7 @@ from airfleet.events import (
     RunStarted,
     TokenFetched,
 )
-from airfleet.inventory import AuthProfile, Deployment, Fleet
+from airfleet.inventory import Deployment, Fleet
 from airfleet.limits import Limits, Slot
 from airfleet.plan import (
     Answer,
@@ -395,7 +395,6 @@ class Engine:
                     retries=deployment.retries
                 )
             route = self._routes[deployment.name] = _Route(
-                profile,
                 scope,
                 policy,
                 # A credential's key is fixed by its scope, and so is the slot.
@@ -474,7 +473,7 @@ class Engine:
                     self.auth.invalidate(credential)
                     continue
                 raise AuthError(
-                    f"{deployment.name} refused auth profile {route.profile.name!r} "
+                    f"{deployment.name} refused auth profile {route.scope.profile.name!r} "
                     f"(HTTP {raw.status}: {dialect.error_message(response)}); "
                     "check its credentials and the user's permissions",
                     status=raw.status,
@@ -558,7 +557,6 @@ class _Sink:
 class _Route:
     """A deployment's auth scope, retry policy and limit slot, for one dialect."""
 
-    profile: AuthProfile
     scope: AuthScope
     policy: RetryPolicy
     slot: Slot  # for a request that carries the credential
