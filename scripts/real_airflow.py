@@ -40,7 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -492,6 +492,33 @@ def _wait_until_healthy(server: Server) -> None:
     )
 
 
+def _launch(
+    server: Server,
+    name: str,
+    argv: list[str],
+    *,
+    helpers: Sequence[tuple[str, list[str]]] = (),
+    after_up: Callable[[], None] | None = None,
+) -> Server:
+    """Spawn ``server``'s web process and its helpers (scheduler, ...), and wait
+    until it answers and, with helpers, until they report healthy. On any
+    failure everything started is stopped."""
+    main = _spawn(argv, env=server.env, log=server.log(name))
+    server.processes.append(main)
+    try:
+        for helper, helper_argv in helpers:
+            server.processes.append(_spawn(helper_argv, env=server.env, log=server.log(helper)))
+        _wait_until_up(server, main, name)
+        if after_up is not None:
+            after_up()
+        if helpers:
+            _wait_until_healthy(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_airflow3(
     bin_dir: Path,
     home: Path,
@@ -535,28 +562,22 @@ def start_airflow3(
     _run_logged([airflow, "db", "migrate"], env=env, log=log, what="airflow db migrate")
     _run_logged([airflow, "dags", "reserialize"], env=env, log=log, what="airflow dags reserialize")
     server = Server("3.3", "", f"http://127.0.0.1:{port}", "v2", USERNAME, password, home, env)
-    api = _spawn(
-        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        log=server.log("api-server"),
-    )
-    server.processes.append(api)
-    try:
-        if scheduler:
-            for name, argv in (
-                ("scheduler", [airflow, "scheduler", "--skip-serve-logs"]),
-                ("dag-processor", [airflow, "dag-processor"]),
-            ):
-                server.processes.append(_spawn(argv, env=env, log=server.log(name)))
-        _wait_until_up(server, api, "api-server")
+
+    def read_password() -> None:
         # What the running server holds (it keeps an existing file as it is).
         server.password = json.loads(passwords.read_text(encoding="utf-8"))[USERNAME]
-        if scheduler:
-            _wait_until_healthy(server)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+
+    helpers = [
+        ("scheduler", [airflow, "scheduler", "--skip-serve-logs"]),
+        ("dag-processor", [airflow, "dag-processor"]),
+    ]
+    return _launch(
+        server,
+        "api-server",
+        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        helpers=helpers if scheduler else [],
+        after_up=read_password,
+    )
 
 
 def start_second_api_server(base: Server, *, jwt_expiration_s: int | None = None) -> Server:
@@ -579,20 +600,12 @@ def start_second_api_server(base: Server, *, jwt_expiration_s: int | None = None
     _jwt_lifetime(env, jwt_expiration_s)
     url = f"http://127.0.0.1:{port}"
     server = Server(base.release, "", url, "v2", base.username, base.password, base.home, env)
-    name = f"api-server-{port}"
-    api = _spawn(
+    return _launch(
+        server,
+        f"api-server-{port}",
         [str(Path(env["PATH"].split(os.pathsep)[0]) / "airflow"), "api-server",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        log=server.log(name),
     )  # fmt: skip
-    server.processes.append(api)
-    try:
-        _wait_until_up(server, api, name)
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def _jwt_lifetime(env: dict[str, str], seconds: int | None) -> None:
@@ -641,28 +654,12 @@ def start_airflow2(bin_dir: Path, home: Path, *, password: str, scheduler: bool 
     )  # fmt: skip
     _run_logged([airflow, "dags", "reserialize"], env=env, log=log, what="airflow dags reserialize")
     server = Server("2.11", "", f"http://127.0.0.1:{port}", "v1", USERNAME, password, home, env)
-    web = _spawn(
+    return _launch(
+        server,
+        "webserver",
         [airflow, "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        log=server.log("webserver"),
+        helpers=[("scheduler", [airflow, "scheduler", "--skip-serve-logs"])] if scheduler else [],
     )
-    server.processes.append(web)
-    try:
-        if scheduler:
-            server.processes.append(
-                _spawn(
-                    [airflow, "scheduler", "--skip-serve-logs"],
-                    env=env,
-                    log=server.log("scheduler"),
-                )
-            )
-        _wait_until_up(server, web, "webserver")
-        if scheduler:
-            _wait_until_healthy(server)
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start(
