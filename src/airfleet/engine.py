@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 import anyio
 
-from airfleet import redaction
+from airfleet import _gc, redaction
 from airfleet.auth import AuthManager, AuthScope, Credential
 from airfleet.dialects.base import Dialect
 from airfleet.dialects.detect import detect, dialect_named
@@ -84,6 +84,11 @@ class Engine:
 
     Use as an async context manager; tokens and detected dialects are kept for
     the engine's life, so a job of several plans fetches each token once.
+
+    While a run is in flight, CPython's collector runs its youngest generation
+    every ``gc_threshold`` net new objects instead of every 700 (restored when
+    the last run ends; ``None`` leaves it alone): at 0 ms latency the default
+    walks every in-flight request's objects and costs a tenth of the run.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class Engine:
         sleep_between_retries: bool = True,
         seed: int | None = None,
         grace_s: float = DEFAULT_GRACE_S,
+        gc_threshold: int | None = _gc.DEFAULT_THRESHOLD,
     ) -> None:
         self.fleet = fleet
         self._owns_transport = transport is None
@@ -107,6 +113,7 @@ class Engine:
         self._sleep_between_retries = sleep_between_retries
         self._rng = random.Random(seed)
         self._grace_s = grace_s
+        self._gc_threshold = gc_threshold
         self._limits: Limits | None = None
         self._auth: AuthManager | None = None
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
@@ -210,13 +217,14 @@ class Engine:
         stop = stop or anyio.Event()
         self._emit(RunStarted(plan.operation, len(plan)))
         sink = _Sink(collector, on_result)
-        await self._dispatch(plan, sink, stop)
-        sink.check(len(plan))
-        summary = collector.summary(
-            duration_s=self._clock() - started,
-            token_fetches=self.auth.fetches - fetches_before,
-            interrupted=stop.is_set(),
-        )
+        with _gc.first_threshold_at_least(self._gc_threshold):
+            await self._dispatch(plan, sink, stop)
+            sink.check(len(plan))
+            summary = collector.summary(
+                duration_s=self._clock() - started,
+                token_fetches=self.auth.fetches - fetches_before,
+                interrupted=stop.is_set(),
+            )
         self._emit(
             RunFinished(
                 plan.operation, summary.ok, summary.failed, summary.skipped, summary.duration_s
