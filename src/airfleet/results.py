@@ -25,6 +25,9 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
+_OUTCOME_NAMES = {outcome: outcome.value for outcome in Outcome}
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """The one record of one planned call (the json report's ``results[]`` item)."""
@@ -159,6 +162,9 @@ class Collector:
         latencies: list[float] = []
         failed: set[str] = set()
         by_deployment: dict[str, dict[str, int]] = {}
+        # One pass, no Enum.value lookups: at 10,000 deployments this loop
+        # is part of every run's time.
+        names = _OUTCOME_NAMES
         for result in self.results:
             outcome = result.outcome
             if outcome is not Outcome.SKIPPED:
@@ -167,8 +173,10 @@ class Collector:
                     failed.add(result.deployment)
             per = by_deployment.get(result.deployment)
             if per is None:
-                per = by_deployment[result.deployment] = {}
-            per[outcome.value] = per.get(outcome.value, 0) + 1
+                by_deployment[result.deployment] = {names[outcome]: 1}
+            else:
+                name = names[outcome]
+                per[name] = per.get(name, 0) + 1
         latencies.sort()
         return Summary(
             operation=self.operation,
