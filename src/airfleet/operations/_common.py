@@ -64,6 +64,10 @@ def paginate(
     if not first.ok:
         raise ApiError(first.status, dialect.error_message(first), body=first.text)
     items, total = read(reader, first)
+    if len(items) <= 1 and total is not None and len(items) >= total:
+        # All of it in one answer, nothing to merge or sort: the common case
+        # (a deployment's pools are often just default_pool).
+        return items, total
     by_key = {item[key]: item for item in items}
     page = len(items)
     offset = page
