@@ -202,9 +202,9 @@ class Limits:
     def _deployment(self, deployment: Deployment) -> tuple[Capacity, Pacer | None]:
         cap = self._dep_caps.get(deployment.name)
         if cap is None:
-            cap = Capacity(deployment.max_in_flight)
-            self._dep_caps[deployment.name] = cap
-            self._dep_rates[deployment.name] = RateSpec(deployment.max_per_second).limiter()
+            cap = self._dep_caps[deployment.name] = Capacity(deployment.max_in_flight)
+            rate = deployment.max_per_second
+            self._dep_rates[deployment.name] = None if rate is None else Pacer(rate)
         return cap, self._dep_rates[deployment.name]
 
     def _credential(self, key: str | None, per_second: float | None) -> Pacer | None:
@@ -215,7 +215,10 @@ class Limits:
         return self._cred_rates[key]
 
     def _pacers(self, deployment: Pacer | None, credential: Pacer | None) -> tuple[Pacer, ...]:
-        return tuple(p for p in (deployment, credential, self._fleet_rate) if p is not None)
+        # Narrowest first; made once per deployment, and most have no rate.
+        if deployment is None and credential is None and self._fleet_rate is None:
+            return ()
+        return tuple([p for p in (deployment, credential, self._fleet_rate) if p is not None])
 
     def slot(
         self,
