@@ -174,13 +174,10 @@ class AiohttpTransport:
                     if expected is not None and len(body) < MAX_BODY_BYTES:
                         # read(n) hands back what arrived when the peer closes early.
                         raise errors.ConnectError("connection dropped in the middle of the answer")
-                return HttpResponse(
-                    status=resp.status,
-                    # aiohttp's headers are already case-insensitive; no copy.
-                    headers=resp.headers,
-                    body=body[:MAX_BODY_BYTES],
-                    truncated=truncated,
-                )
+                # aiohttp's headers are already case-insensitive; no copy.
+                if truncated:
+                    return HttpResponse(resp.status, resp.headers, body[:MAX_BODY_BYTES], True)
+                return HttpResponse(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise errors.TimeoutError(f"no answer within {request.timeout_s:g} s") from exc
         except aiohttp.InvalidURL as exc:
