@@ -207,6 +207,12 @@ class Engine:
         ``stop`` set: no new call starts; calls in flight get ``grace_s`` to
         finish, then are cancelled; every call not finished is ``skipped``.
         """
+        with _gc.first_threshold_at_least(self._gc_threshold):
+            return await self._run(plan, on_result, stop or anyio.Event())
+
+    async def _run(
+        self, plan: Plan, on_result: Callable[[Result], None] | None, stop: anyio.Event
+    ) -> RunReport:
         collector = Collector(plan.operation)
         started = self._clock()
         fetches_before = self.auth.fetches
@@ -214,17 +220,15 @@ class Engine:
         # cached for that plan only: the next step of a job tries again.
         for url in [url for url, entry in self._dialects.items() if not isinstance(entry, tuple)]:
             del self._dialects[url]
-        stop = stop or anyio.Event()
         self._emit(RunStarted(plan.operation, len(plan)))
         sink = _Sink(collector, on_result)
-        with _gc.first_threshold_at_least(self._gc_threshold):
-            await self._dispatch(plan, sink, stop)
-            sink.check(len(plan))
-            summary = collector.summary(
-                duration_s=self._clock() - started,
-                token_fetches=self.auth.fetches - fetches_before,
-                interrupted=stop.is_set(),
-            )
+        await self._dispatch(plan, sink, stop)
+        sink.check(len(plan))
+        summary = collector.summary(
+            duration_s=self._clock() - started,
+            token_fetches=self.auth.fetches - fetches_before,
+            interrupted=stop.is_set(),
+        )
         self._emit(
             RunFinished(
                 plan.operation, summary.ok, summary.failed, summary.skipped, summary.duration_s
@@ -577,7 +581,10 @@ class _Progress(_Tally):
     __slots__ = ("call", "conversation", "dialect", "index", "started", "step")
 
     def __init__(self, index: int, call: Call, started: float) -> None:
-        super().__init__()
+        # _Tally's fields, set here rather than through super(): one is made per call.
+        self.requests = 0
+        self.max_attempts = 0
+        self.last_status = None
         self.index = index
         self.call = call
         self.started = started
