@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from airfleet.limits import RATE_MARGIN, Capacity, Pacer
+from airfleet.limits import RATE_MARGIN, WINDOW_S, Capacity, Pacer, Slot
 
 pytestmark = pytest.mark.anyio
 
@@ -69,3 +73,53 @@ async def test_pacer_spaces_requests_and_catches_up_without_crowding() -> None:
     took = times[-1] - started
     assert took >= 9 * (1 + RATE_MARGIN) / 20 - 0.005
     assert took < 9 * (1 + RATE_MARGIN) / 20 + 0.2
+
+
+@given(
+    rate=st.sampled_from([0.5, 1.0, 2.0, 10.0, 33.3]),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=60),
+)
+@settings(max_examples=200, deadline=None)
+def test_book_now_keeps_the_rate_for_any_arrivals(rate: float, gaps: list[float]) -> None:
+    """Whatever the arrival times, what book_now lets through is spaced by the
+    interval, and no window holds more than the rate."""
+    clock = [1000.0]
+    loop = asyncio.new_event_loop()
+    loop.time = lambda: clock[0]  # type: ignore[method-assign]
+
+    async def arrivals() -> list[float]:
+        pacer = Pacer(rate)
+        left = []
+        for gap in gaps:
+            clock[0] += gap
+            if pacer.book_now():
+                left.append(clock[0])
+        return left
+
+    try:
+        left = loop.run_until_complete(arrivals())
+    finally:
+        loop.close()
+    interval = (1 + RATE_MARGIN) / rate
+    assert all(b - a >= interval - 1e-9 for a, b in itertools.pairwise(left))
+    for i, start in enumerate(left):
+        in_window = [t for t in left[i:] if t < start + WINDOW_S]
+        assert len(in_window) <= max(1, math.floor(rate))
+
+
+async def test_a_slot_with_one_rate_is_taken_at_once_or_not_at_all() -> None:
+    """enter_now takes the caps and the rate together; when the rate is not free
+    it holds nothing, and enter() waits for the rate."""
+    deployment_cap, fleet_cap = Capacity(4), Capacity(64)
+    slot = Slot(deployment_cap, fleet_cap, (Pacer(20),))
+    assert slot.enter_now()
+    assert (deployment_cap._free, fleet_cap._free) == (3, 63)
+    slot.leave()
+    assert not slot.enter_now()  # the next departure is 1/20 s away
+    assert (deployment_cap._free, fleet_cap._free) == (4, 64)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await slot.enter()
+    assert loop.time() - started >= (1 + RATE_MARGIN) / 20 - 0.005
+    slot.leave()
+    assert (deployment_cap._free, fleet_cap._free) == (4, 64)

@@ -126,6 +126,22 @@ class Pacer:
     def __repr__(self) -> str:
         return f"Pacer({self.per_second:g}/s)"
 
+    def book_now(self) -> bool:
+        """Take the schedule's slot if it is free now: what :meth:`book` does
+        when it need not sleep, with no coroutine. False, and nothing taken,
+        when the request would have to wait."""
+        now = asyncio.get_running_loop().time()
+        if self.next_at > now:
+            return False
+        departures = self._departures
+        while departures and departures[0] <= now - WINDOW_S:
+            departures.popleft()
+        if len(departures) >= self._most:
+            return False
+        self.next_at = now + self.interval
+        departures.append(now)
+        return True
+
     async def book(self) -> None:
         """Take the next slot on the schedule and sleep until it (the widest rate)."""
         loop = asyncio.get_running_loop()
@@ -272,17 +288,23 @@ class Slot:
         self._pacers = pacers
 
     def enter_now(self) -> bool:
-        """Take both caps without waiting, when both are free and no rate applies.
+        """Take both caps and the rate without waiting, when all are free now.
 
-        The hot path of every unthrottled request: no coroutine is made. On
-        False nothing is held; ``await enter()`` instead.
+        The hot path of every request that need not wait: no coroutine is
+        made. A single rate (a deployment's, the default) is taken here too;
+        several are held in order by :meth:`enter`. On False nothing is held;
+        ``await enter()`` instead.
         """
-        if self._pacers or not self._deployment_cap.try_take():
+        pacers = self._pacers
+        if len(pacers) > 1 or not self._deployment_cap.try_take():
             return False
-        if self._fleet_cap.try_take():
-            return True
-        self._deployment_cap.give()
-        return False
+        if not self._fleet_cap.try_take():
+            self._deployment_cap.give()
+            return False
+        if pacers and not pacers[0].book_now():
+            self.leave()
+            return False
+        return True
 
     async def enter(self) -> None:
         """Take the caps (waiting in line), then pass every rate."""
