@@ -8,7 +8,8 @@ operation's conversation, answer parsing and result collection, in CPU
 microseconds per call (``time.process_time``). ``--runs`` plans of list-pools
 on every deployment go through one engine (its routes warm after the first);
 ``--cold`` times the first run of a fresh engine instead, where every
-deployment is new (what one CLI run at 10,000 deployments pays).
+deployment is new (what one CLI run at 10,000 deployments pays); ``--rate 10``
+gives each deployment airfleet's default rate, as the fleet matrix runs it.
 
 Meant for A/B comparisons of two source trees side by side, interleaved, e.g.
 ``PYTHONPATH=/tmp/before/src .venv/bin/python benchmarks/engine_alone.py``
@@ -68,10 +69,10 @@ class InstantTransport:
         return None
 
 
-def make_fleet(deployments: int) -> Fleet:
+def make_fleet(deployments: int, rate: float | None = None) -> Fleet:
     lines = [
         "version: 1",
-        "defaults: {auth: api, api: v2, max_per_second: null}",
+        f"defaults: {{auth: api, api: v2, max_per_second: {'null' if rate is None else rate}}}",
         "limits: {max_in_flight: 200}",
         "auth:",
         "  api: {kind: token, token: bench-token-0123456789}",
@@ -101,12 +102,22 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--cold", action="store_true", help="time one run of a fresh engine")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="each deployment's max_per_second (airfleet's default is 10; with --cold, "
+        "every call still leaves at once)",
+    )
     args = parser.parse_args()
-    fleet = make_fleet(args.deployments)
+    if args.rate is not None and not args.cold:
+        parser.error("--rate needs --cold: warm runs would wait for the rate")
+    fleet = make_fleet(args.deployments, args.rate)
     result: dict[str, Any] = {
         "deployments": args.deployments,
         "runs": 1 if args.cold else args.runs,
         "cold": args.cold,
+        "rate": args.rate,
         "us_per_call": round(asyncio.run(per_call_us(fleet, args.runs, cold=args.cold)), 1),
     }
     print(json.dumps(result))
