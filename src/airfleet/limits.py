@@ -52,6 +52,7 @@ RATE_MARGIN = 0.03
 WINDOW_S = 1.0 + RATE_MARGIN
 # A capacity no scope reaches: for a slot that has no deployment cap.
 _UNCAPPED = 1 << 30
+_NEVER = -math.inf
 
 
 class Capacity:
@@ -118,8 +119,8 @@ class Pacer:
             raise ValueError("a rate must be > 0 per second")
         self.per_second = per_second
         self.interval = (1.0 + RATE_MARGIN) / per_second
-        self.next_at = -math.inf  # the earliest time the next request may leave
-        self._most = max(1, math.floor(per_second))
+        self.next_at = _NEVER  # the earliest time the next request may leave
+        self._most = int(per_second) or 1  # floor, and at least one
         self._departures: deque[float] = deque()
         self._lock: asyncio.Lock | None = None
 
@@ -231,10 +232,9 @@ class Limits:
         return self._cred_rates[key]
 
     def _pacers(self, deployment: Pacer | None, credential: Pacer | None) -> tuple[Pacer, ...]:
-        # Narrowest first; made once per deployment, and most have no rate.
-        if deployment is None and credential is None and self._fleet_rate is None:
-            return ()
-        return tuple([p for p in (deployment, credential, self._fleet_rate) if p is not None])
+        # Narrowest first. Made once per deployment, so without a comprehension
+        # (a Pacer is always true).
+        return tuple(filter(None, (deployment, credential, self._fleet_rate)))
 
     def slot(
         self,
