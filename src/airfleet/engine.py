@@ -50,7 +50,7 @@ from airfleet.plan import (
     Step,
     Verdict,
 )
-from airfleet.results import Collector, Outcome, Result, Summary
+from airfleet.results import Collector, Outcome, Result, Summary, new_result
 from airfleet.retry import RETRY_STATUSES, UNCERTAIN_STATUSES, RetryPolicy, parse_retry_after
 from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Transport
 
@@ -305,10 +305,9 @@ class Engine:
             raise
         if verdict is None:
             return  # parked: a task of its own carries on
-        # Positional (field order: deployment, operation, target, outcome,
-        # status, attempts, latency_ms, error, data, requests): one per call,
-        # and keywords cost a third more.
-        result = Result(
+        # One per call: every field, in field order (deployment, operation,
+        # target, outcome, status, attempts, latency_ms, error, data, requests).
+        result = new_result(
             call.deployment.name,
             call.operation,
             call.target,
