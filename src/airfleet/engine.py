@@ -221,9 +221,9 @@ class Engine:
         for url in [url for url, entry in self._dialects.items() if not isinstance(entry, tuple)]:
             del self._dialects[url]
         self._emit(RunStarted(plan.operation, len(plan)))
-        sink = _Sink(collector, on_result)
+        sink = _Sink(collector, on_result, len(plan))
         await self._dispatch(plan, sink, stop)
-        sink.check(len(plan))
+        sink.check()
         summary = collector.summary(
             duration_s=self._clock() - started,
             token_fetches=self.auth.fetches - fetches_before,
@@ -545,23 +545,27 @@ class _Sink:
 
     __slots__ = ("_collector", "_on_result", "_seen")
 
-    def __init__(self, collector: Collector, on_result: Callable[[Result], None] | None) -> None:
+    def __init__(
+        self, collector: Collector, on_result: Callable[[Result], None] | None, calls: int
+    ) -> None:
         self._collector = collector
         self._on_result = on_result
-        self._seen: set[int] = set()
+        # One flag per planned call: no hashing, and no 10,000 int objects kept.
+        self._seen = bytearray(calls)
 
     def deliver(self, index: int, result: Result) -> None:
-        if index in self._seen:
+        if self._seen[index]:
             raise RuntimeError(f"bug: two results for call #{index} ({result.deployment})")
-        self._seen.add(index)
+        self._seen[index] = 1
         self._collector.add(result)
         if self._on_result is not None:
             self._on_result(result)
 
-    def check(self, expected: int) -> None:
+    def check(self) -> None:
         """Every planned call has its result (a bug otherwise)."""
-        if len(self._seen) != expected:
-            raise RuntimeError(f"bug: {expected - len(self._seen)} planned calls have no result")
+        missing = self._seen.count(0)
+        if missing:
+            raise RuntimeError(f"bug: {missing} planned calls have no result")
 
 
 @dataclass(slots=True)
