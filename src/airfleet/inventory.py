@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.errors import ConfigError
 
 __all__ = [
@@ -169,4 +170,8 @@ def parse_fleet(
     """Validate fleet.yaml text; only ``ConfigError`` ever escapes."""
     from airfleet._inventory_schema import build_fleet
 
-    return build_fleet(text, source=source, env=os.environ if env is None else env)
+    # A large fleet file makes hundreds of thousands of objects that all live
+    # until it is validated: paced, the collector stops walking them over and
+    # over while they are made.
+    with first_threshold_at_least(DEFAULT_THRESHOLD):
+        return build_fleet(text, source=source, env=os.environ if env is None else env)
