@@ -9,7 +9,8 @@ fleet file are left out; the driver times the whole process separately), and
 
 * ``bare``: one aiohttp session and a semaphore; reads each body, parses
   nothing. The ceiling for Python on this machine.
-* ``library``: airfleet's library API (``Engine.run`` on a plan).
+* ``library``: airfleet's library API (``Engine.run`` on a plan);
+  ``--no-gc-pacing`` runs it with ``Engine(gc_threshold=None)``.
 * ``official``: apache-airflow-client, a ``ThreadPoolExecutor`` of 16 threads,
   one ``ApiClient`` per deployment, as a user would write it today.
 * ``requests``: a sequential ``requests.Session`` loop (the seed's example).
@@ -88,9 +89,12 @@ def bare(
     return asyncio.run(main())
 
 
-def library(config: str, rounds: int, op: str, run_id: str) -> tuple[float, int]:
+def library(
+    config: str, rounds: int, op: str, run_id: str, *, gc_pacing: bool = True
+) -> tuple[float, int]:
     """airfleet's library API: load the fleet, run plans through one engine."""
     import airfleet
+    from airfleet._gc import DEFAULT_THRESHOLD
 
     fleet = airfleet.load_fleet(config)
     # Only the runs are timed: the other contenders' clocks also start after
@@ -98,7 +102,8 @@ def library(config: str, rounds: int, op: str, run_id: str) -> tuple[float, int]
 
     async def main() -> tuple[float, int]:
         failed = 0
-        async with airfleet.Engine(fleet) as engine:
+        paced = DEFAULT_THRESHOLD if gc_pacing else None
+        async with airfleet.Engine(fleet, gc_threshold=paced) as engine:
             started = time.perf_counter()
             for r in range(rounds):
                 if op == "pools":
@@ -184,10 +189,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--operation", choices=["pools", "trigger"], default="pools")
     parser.add_argument("--run-id", default="bench")
+    parser.add_argument(
+        "--no-gc-pacing",
+        action="store_true",
+        help="library: leave CPython's collector at its defaults during runs",
+    )
     args = parser.parse_args()
     if args.contender == "library":
         # The engine's limits come from the fleet file, like a user's.
-        work_s, failed = library(args.config, args.rounds, args.operation, args.run_id)
+        work_s, failed = library(
+            args.config,
+            args.rounds,
+            args.operation,
+            args.run_id,
+            gc_pacing=not args.no_gc_pacing,
+        )
     else:
         urls = deployments(args.config)
         token = os.environ["AIRFLEET_SIM_TOKEN"]

@@ -8,6 +8,8 @@ Scenarios (each contender a whole process; the simulator in its own process):
     reach >= 0.75x the bare loop's requests/s.
   * 50 ms latency, 200 in flight: the bound is 200 / 0.05 = 4,000 requests/s;
     airfleet should reach >= 0.90x of it.
+``--unpaced`` adds a third contender, the library with the engine's pacing of
+CPython's garbage collector turned off (``Engine(gc_threshold=None)``).
 Requests are counted by the simulator, not by the clients. Each contender times
 its own work (first request to last answer), so interpreter start-up, imports
 and reading the fleet file do not dilute the steady state; ``--rounds`` passes
@@ -46,19 +48,11 @@ def measure(
 ) -> dict[str, float]:
     sim.reset()
     sim_cpu = sim.cpu_s()
-    measured = run_child(
-        [
-            sys.executable,
-            str(CONTENDERS),
-            contender,
-            str(config),
-            "--rounds",
-            str(rounds),
-            "--concurrency",
-            str(concurrency),
-        ],
-        env=sim.env,
-    )
+    args = [sys.executable, str(CONTENDERS), contender.removesuffix("-unpaced"), str(config)]
+    args += ["--rounds", str(rounds), "--concurrency", str(concurrency)]
+    if contender.endswith("-unpaced"):
+        args.append("--no-gc-pacing")
+    measured = run_child(args, env=sim.env)
     sim_cpu = sim.cpu_s() - sim_cpu
     requests = sim.stats()["requests_total"]
     assert measured.output["failed"] == 0, measured.output
@@ -82,17 +76,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--label", default="", help="a note for the table's title")
     parser.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="also run the library with CPython's collector at its defaults (gc_threshold=None)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "engine_vs_aiohttp.md"
     )
     args = parser.parse_args()
     rows = []
+    contenders = ["bare", "library"] + (["library-unpaced"] if args.unpaced else [])
     with tempfile.TemporaryDirectory() as tmp:
         for latency in (0.0, 50.0):
             with simulator(Path(tmp), deployments=args.deployments, latency_ms=latency) as sim:
                 config = tuned_config(sim, args.concurrency)
                 best: dict[str, dict[str, float]] = {}
                 for _ in range(args.repeat):  # interleaved, so drift hits both alike
-                    for contender in ("bare", "library"):
+                    for contender in contenders:
                         got = measure(sim, contender, config, args.rounds, args.concurrency)
                         if contender not in best or got["rps"] > best[contender]["rps"]:
                             best[contender] = got
@@ -103,7 +103,7 @@ def main() -> None:
                         (latency, contender, got, ratio, got["rps"] / bound if bound else None)
                     )
                     print(
-                        f"{latency:>4.0f} ms {contender:<8} {got['rps']:>8.0f} req/s "
+                        f"{latency:>4.0f} ms {contender:<16} {got['rps']:>8.0f} req/s "
                         f"x{ratio:.2f} of bare"
                         + (f", {got['rps'] / bound:.2f} of bound" if bound else "")
                         + f", client {got['cpu_us']:.0f} us/req, sim {got['sim_cpu_us']:.0f}"

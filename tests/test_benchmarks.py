@@ -39,9 +39,10 @@ def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
     contenders = {(row["contender"], row["operation"]) for row in data["rows"]}
     assert contenders == {
         (name, op)
-        for name in ("cli", "library", "bare", "official", "requests")
+        for name in ("cli", "library", "library-open", "bare", "official", "requests")
         for op in ("pools", "trigger")
     }
+    assert "| airfleet library, no rates |" in table
     # Counted by the simulator, not the clients.
     assert all(row["requests"] == 3 for row in data["rows"])
     fetches = {rate["check"]: rate["token_fetches"] for rate in data["rates"]}
@@ -51,7 +52,7 @@ def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
 def test_engine_alone_runs_warm_and_cold() -> None:
     """The engine-only benchmark completes both ways and reports a figure per call."""
     script = str(ROOT / "benchmarks" / "engine_alone.py")
-    for extra in ([], ["--cold"]):
+    for extra in ([], ["--cold"], ["--cold", "--rate", "10"]):
         result = subprocess.run(
             [sys.executable, script, "--deployments", "20", "--runs", "2", *extra],
             capture_output=True,
