@@ -406,7 +406,7 @@ def targets(rows: list[Row]) -> list[str]:
                 ratio = row.rps / bare.rps
                 lines.append(
                     f"| >= 0.75x bare aiohttp req/s at 0 ms ({_n(largest)}, {op}) "
-                    f"| {LABELS[contender]} | {ratio:.2f}x ({_n(row.rps)} vs {_n(bare.rps)}) "
+                    f"| {LABELS[contender]} | {ratio:.3f}x ({_n(row.rps)} vs {_n(bare.rps)}) "
                     f"| {'yes' if ratio >= 0.75 else 'no'} |"
                 )
     bound = IN_FLIGHT / 0.050
@@ -417,7 +417,7 @@ def targets(rows: list[Row]) -> list[str]:
                 frac = row.rps / bound
                 lines.append(
                     f"| >= 0.90x the bound {IN_FLIGHT} / 50 ms = {_n(bound)} req/s "
-                    f"({_n(largest)}, {op}) | {LABELS[contender]} | {frac:.2f}x ({_n(row.rps)}) "
+                    f"({_n(largest)}, {op}) | {LABELS[contender]} | {frac:.3f}x ({_n(row.rps)}) "
                     f"| {'yes' if frac >= 0.90 else 'no'} |"
                 )
     size = 1000 if any(r.deployments == 1000 for r in rows) else largest
