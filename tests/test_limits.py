@@ -123,3 +123,30 @@ async def test_a_slot_with_one_rate_is_taken_at_once_or_not_at_all() -> None:
     assert loop.time() - started >= (1 + RATE_MARGIN) / 20 - 0.005
     slot.leave()
     assert (deployment_cap._free, fleet_cap._free) == (4, 64)
+
+
+def test_a_pacer_that_left_once_keeps_no_deque_until_a_second_booking() -> None:
+    """The first departure is implied by the schedule; a second one within the
+    window makes the deque, with the first in it."""
+    clock = [1000.0]
+    loop = asyncio.new_event_loop()
+    loop.time = lambda: clock[0]  # type: ignore[method-assign]
+
+    async def bookings() -> None:
+        pacer = Pacer(10)
+        assert pacer.book_now()
+        clock[0] = 1001.5  # outside the window: still nothing to keep
+        assert pacer.book_now()
+        assert pacer._departures is None
+        clock[0] = 1001.55  # too soon after the last: refused by the schedule alone
+        assert not pacer.book_now()
+        assert pacer._departures is None
+        clock[0] = 1001.7  # a second departure within the window
+        assert pacer.book_now()
+        assert pacer._departures is not None
+        assert list(pacer._departures) == pytest.approx([1001.5, 1001.7])
+
+    try:
+        loop.run_until_complete(bookings())
+    finally:
+        loop.close()
