@@ -36,12 +36,11 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from dataclasses import dataclass
 from types import TracebackType
 
 from airfleet.inventory import Deployment, FleetLimits
 
-__all__ = ["Capacity", "Limits", "Pacer", "RateSpec", "Slot"]
+__all__ = ["Capacity", "Limits", "Pacer", "Slot"]
 
 # Each rate spaces requests a little wider than 1/rate. A request spends a
 # variable few milliseconds between leaving the limiter and reaching the
@@ -205,16 +204,9 @@ async def _through(pacers: tuple[Pacer, ...]) -> None:
         await pacers[0].hold(pacers[1:])
 
 
-@dataclass(frozen=True, slots=True)
-class RateSpec:
-    """A per-second rate for one scope (None: unlimited)."""
-
-    per_second: float | None
-
-    def limiter(self) -> Pacer | None:
-        if self.per_second is None:
-            return None
-        return Pacer(self.per_second)
+def _pacer(per_second: float | None) -> Pacer | None:
+    """A scope's rate, or None when it has none."""
+    return None if per_second is None else Pacer(per_second)
 
 
 class Limits:
@@ -228,7 +220,7 @@ class Limits:
 
     def __init__(self, fleet: FleetLimits) -> None:
         self._fleet_cap = Capacity(fleet.max_in_flight)
-        self._fleet_rate = RateSpec(fleet.max_per_second).limiter()
+        self._fleet_rate = _pacer(fleet.max_per_second)
         self._dep_caps: dict[str, Capacity] = {}
         self._dep_rates: dict[str, Pacer | None] = {}
         self._cred_rates: dict[str, Pacer | None] = {}
@@ -241,15 +233,14 @@ class Limits:
         cap = self._dep_caps.get(deployment.name)
         if cap is None:
             cap = self._dep_caps[deployment.name] = Capacity(deployment.max_in_flight)
-            rate = deployment.max_per_second
-            self._dep_rates[deployment.name] = None if rate is None else Pacer(rate)
+            self._dep_rates[deployment.name] = _pacer(deployment.max_per_second)
         return cap, self._dep_rates[deployment.name]
 
     def _credential(self, key: str | None, per_second: float | None) -> Pacer | None:
         if key is None or per_second is None:
             return None
         if key not in self._cred_rates:
-            self._cred_rates[key] = RateSpec(per_second).limiter()
+            self._cred_rates[key] = _pacer(per_second)
         return self._cred_rates[key]
 
     def _pacers(self, deployment: Pacer | None, credential: Pacer | None) -> tuple[Pacer, ...]:
