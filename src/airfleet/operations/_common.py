@@ -94,6 +94,4 @@ def paginate(
         page = len(more)
         if new_total is not None:
             total = new_total
-    if len(by_key) == 1:
-        return list(by_key.values()), total
     return sorted(by_key.values(), key=lambda item: str(item[key])), total
