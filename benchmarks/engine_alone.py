@@ -29,7 +29,8 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 import airfleet
-from airfleet.inventory import Fleet, parse_fleet
+from airfleet.fleet_file import parse_fleet
+from airfleet.inventory import Fleet
 from airfleet.transport import HttpRequest, HttpResponse
 
 # What the simulator (and Airflow 3.3) answers to GET /api/v2/pools.

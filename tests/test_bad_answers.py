@@ -8,7 +8,8 @@ import pytest
 
 from _badserver import BIG_OK_POOLS, CASES, BadServer, bad_server
 from airfleet.engine import Engine
-from airfleet.inventory import Deployment, Fleet, parse_fleet
+from airfleet.fleet_file import parse_fleet
+from airfleet.inventory import Deployment, Fleet
 from airfleet.operations import plan_dags, plan_health, plan_pause, plan_pools, plan_trigger
 from airfleet.plan import Plan
 from airfleet.results import Outcome

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
 from airfleet.errors import ConfigError
-from airfleet.inventory import parse_fleet
+from airfleet.fleet_file import parse_fleet
 from airfleet.jobs.spec import parse_job
 from airfleet.pool_spec import parse_pool_spec
 from airfleet.sim import Simulator

@@ -22,7 +22,8 @@ import pytest
 from airfleet.auth import FETCH_ATTEMPTS, REFRESH_AT
 from airfleet.engine import Engine
 from airfleet.events import AttemptFailed, Event
-from airfleet.inventory import Fleet, parse_fleet
+from airfleet.fleet_file import parse_fleet
+from airfleet.inventory import Fleet
 from airfleet.operations import plan_trigger
 from airfleet.plan import Plan
 from airfleet.results import Outcome, Result

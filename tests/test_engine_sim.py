@@ -11,7 +11,8 @@ import pytest
 from airfleet.auth import AuthManager, AuthScope
 from airfleet.dialects import dialect_named
 from airfleet.engine import Engine
-from airfleet.inventory import Fleet, parse_fleet
+from airfleet.fleet_file import parse_fleet
+from airfleet.inventory import Fleet
 from airfleet.operations import plan_dags, plan_health, plan_pools, plan_trigger
 from airfleet.results import Outcome
 from airfleet.sim import Faults, SimServer, Simulator

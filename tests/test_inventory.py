@@ -10,14 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airfleet.errors import ConfigError
+from airfleet.fleet_file import load_fleet, parse_fleet
 from airfleet.inventory import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_PER_SECOND,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
     ClientCredentialsAuth,
     PasswordAuth,
     TokenAuth,
-    load_fleet,
-    parse_fleet,
 )
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -227,6 +228,57 @@ def test_secrets_never_appear_in_errors_or_reprs() -> None:
 def test_single_profile_is_the_default() -> None:
     """With exactly one profile and no defaults.auth, deployments use it."""
     assert parse_fleet(MINIMAL, env={"TOKEN": "x"}).deployments[0].auth == "t"
+
+
+def test_profile_timeout_and_retries_inherit_the_defaults_section() -> None:
+    """A profile without timeout_s / retries takes the defaults section's, else the built-ins."""
+    profile = parse_fleet(MINIMAL, env={"TOKEN": "x"}).auth["t"]
+    assert (profile.timeout_s, profile.retries) == (DEFAULT_TIMEOUT_S, DEFAULT_RETRIES)
+    text = MINIMAL.replace(
+        "deployments:", "defaults:\n  timeout_s: 7.5\n  retries: 2\ndeployments:"
+    )
+    fleet = parse_fleet(text, env={"TOKEN": "x"})
+    assert (fleet.auth["t"].timeout_s, fleet.auth["t"].retries) == (7.5, 2)
+    assert (fleet.deployments[0].timeout_s, fleet.deployments[0].retries) == (7.5, 2)
+
+
+@pytest.mark.parametrize("kind", ["token", "client-credentials", "password"])
+def test_profile_timeout_and_retries_set_on_the_profile_win(kind: str) -> None:
+    """timeout_s / retries on a profile override the defaults section, for every kind."""
+    profile_keys = {
+        "token": "    token: ${S}\n",
+        "client-credentials": "    token_url: https://auth.example.com/t\n"
+        "    client_id: id\n    client_secret: ${S}\n",
+        "password": "    username: u\n    password: ${S}\n",
+    }[kind]
+    text = (
+        "version: 1\ndefaults:\n  timeout_s: 7.5\n  retries: 2\n"
+        f"auth:\n  p:\n    kind: {kind}\n{profile_keys}    timeout_s: 3\n    retries: 0\n"
+        "deployments:\n  - name: a\n    url: https://a.example.com\n"
+    )
+    fleet = parse_fleet(text, env={"S": "secret-value"})
+    profile = fleet.auth["p"]
+    assert profile.kind == kind
+    assert (profile.timeout_s, profile.retries) == (3.0, 0)
+    assert (fleet.deployments[0].timeout_s, fleet.deployments[0].retries) == (7.5, 2)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("    timeout_s: 0\n", "auth.t.timeout_s"),
+        ("    timeout_s: soon\n", "auth.t.timeout_s"),
+        ("    retries: -1\n", "auth.t.retries"),
+        ("    retries: 21\n", "auth.t.retries"),
+        ("    retries: '3'\n", "auth.t.retries"),
+    ],
+)
+def test_bad_profile_timeout_or_retries_names_the_line(line: str, key: str) -> None:
+    """A bad timeout_s / retries on a profile is a ConfigError at its own line and key."""
+    error = error_of(MINIMAL.replace("    token: ${TOKEN}\n", "    token: ${TOKEN}\n" + line))
+    assert error.line == 6
+    assert error.key == key
+    assert str(error).startswith(f"fleet.yaml:6: {key}:")
 
 
 def test_two_profiles_without_default_is_an_error() -> None:

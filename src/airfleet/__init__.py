@@ -24,7 +24,8 @@ from airfleet.errors import (
     TransportError,
     UsageError,
 )
-from airfleet.inventory import Deployment, Fleet, load_fleet, parse_fleet
+from airfleet.fleet_file import load_fleet, parse_fleet
+from airfleet.inventory import Deployment, Fleet
 from airfleet.operations import (
     make_run_id,
     plan_dags,

@@ -1,19 +1,14 @@
-"""The fleet inventory: fleet.yaml turned into frozen value objects.
+"""The fleet inventory: frozen value objects for a fleet, its auth profiles and deployments.
 
-The loader (``load_fleet`` / ``parse_fleet``) validates with pydantic at this
-edge and hands the rest of airfleet plain frozen dataclasses.
+Models only. :mod:`airfleet.fleet_file` reads fleet.yaml into them; nothing
+here loads a file, so the rest of airfleet can use a Fleet without the loader.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
-
-from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
-from airfleet.errors import ConfigError
 
 __all__ = [
     "ApiChoice",
@@ -82,6 +77,9 @@ class ClientCredentialsAuth:
     audience: str | None = None
     max_per_second: float | None = None
     kind: Literal["client-credentials"] = "client-credentials"
+    # Each of this profile's token fetches; fleet.yaml defaults them from `defaults`.
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_RETRIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +90,9 @@ class TokenAuth:
     token: Secret
     max_per_second: float | None = None
     kind: Literal["token"] = "token"
+    # Each of this profile's token fetches; fleet.yaml defaults them from `defaults`.
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_RETRIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,9 @@ class PasswordAuth:
     password: Secret
     max_per_second: float | None = None
     kind: Literal["password"] = "password"
+    # Each of this profile's token fetches; fleet.yaml defaults them from `defaults`.
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_RETRIES
 
 
 AuthProfile = ClientCredentialsAuth | TokenAuth | PasswordAuth
@@ -142,36 +146,3 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.deployments)} deployments, source={self.source!r})"
-
-
-# -- loading ---------------------------------------------------------------------
-
-__all__ += ["load_fleet", "parse_fleet"]
-
-
-def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Fleet:
-    """Read and validate a fleet.yaml; raise ``ConfigError`` (file, line, key) if invalid."""
-    source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            "no such file; point at your inventory with -c FILE or $AIRFLEET_CONFIG",
-            file=source,
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read it: {exc}", file=source) from exc
-    return parse_fleet(text, source=source, env=env)
-
-
-def parse_fleet(
-    text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None
-) -> Fleet:
-    """Validate fleet.yaml text; only ``ConfigError`` ever escapes."""
-    from airfleet._inventory_schema import build_fleet
-
-    # A large fleet file makes objects that all live until it is validated:
-    # paced, the collector walks them 46 times instead of 649 for 10,000
-    # deployments.
-    with first_threshold_at_least(DEFAULT_THRESHOLD):
-        return build_fleet(text, source=source, env=os.environ if env is None else env)

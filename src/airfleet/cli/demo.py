@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from airfleet.engine import Engine, RunReport
-from airfleet.inventory import parse_fleet
+from airfleet.fleet_file import parse_fleet
 from airfleet.logs import log_event
 from airfleet.operations import plan_pools, plan_trigger
 from airfleet.report import render

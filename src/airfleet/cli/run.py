@@ -12,7 +12,7 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, run_options
 from airfleet.cli._dry_run import print_plan
-from airfleet.inventory import load_fleet
+from airfleet.fleet_file import load_fleet
 from airfleet.jobs.journal import Journal, JournalRun, call_key, read_runs, run_file_name
 from airfleet.jobs.lock import JobLock
 from airfleet.jobs.runner import (

@@ -1,10 +1,16 @@
-"""fleet.yaml's schema (pydantic, this edge only) and its translation to value objects."""
+"""fleet.yaml -> Fleet: reading, pydantic validation at this edge, translation to value objects.
+
+The value objects themselves live in :mod:`airfleet.inventory`, which imports
+nothing from here: the rest of airfleet uses a Fleet without loading one.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,11 +34,52 @@ from airfleet.inventory import (
     TokenAuth,
 )
 
-__all__ = ["build_fleet"]
+__all__ = ["load_fleet", "parse_fleet"]
+
+
+def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Fleet:
+    """Read and validate a fleet.yaml; raise ``ConfigError`` (file, line, key) if invalid."""
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file; point at your inventory with -c FILE or $AIRFLEET_CONFIG",
+            file=source,
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read it: {exc}", file=source) from exc
+    return parse_fleet(text, source=source, env=env)
+
+
+def parse_fleet(
+    text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None
+) -> Fleet:
+    """Validate fleet.yaml text; ``${VAR}`` reads ``env`` (default: os.environ).
+
+    Only ``ConfigError`` ever escapes.
+    """
+    located = load_located(text, source=source)
+    raw = located.data
+    if raw is None:
+        raise ConfigError("the file is empty; start from configs/fleet.yaml", file=source)
+    if not isinstance(raw, dict):
+        raise located.error((), "the top level must be a mapping with version and deployments")
+    raw = _with_env(located, raw, os.environ if env is None else env)
+    try:
+        model = _Fleet.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error_from(located, exc, _allowed(raw)) from None
+    return _to_fleet(located, model)
+
+
+# -- the schema ----------------------------------------------------------------------
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 PositiveInt = Annotated[int, Field(strict=True, gt=0)]
 Rate = Annotated[float, Field(gt=0)]
+Timeout = Annotated[float, Field(gt=0)]
+Retries = Annotated[int, Field(strict=True, ge=0, le=20)]
 
 
 class _Strict(BaseModel):
@@ -48,11 +95,12 @@ class _Defaults(_Strict):
     auth: str | None = None
     max_per_second: Rate | None = DEFAULT_MAX_PER_SECOND
     max_in_flight: PositiveInt = DEFAULT_MAX_IN_FLIGHT
-    timeout_s: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT_S
-    retries: Annotated[int, Field(strict=True, ge=0, le=20)] = DEFAULT_RETRIES
+    timeout_s: Timeout = DEFAULT_TIMEOUT_S
+    retries: Retries = DEFAULT_RETRIES
     api: Literal["auto", "v1", "v2"] = "auto"
 
 
+# A profile's timeout_s and retries are for its token fetches.
 class _ClientCredentials(_Strict):
     kind: Literal["client-credentials"]
     token_url: str
@@ -61,12 +109,16 @@ class _ClientCredentials(_Strict):
     audience: str | None = None
     max_per_second: Rate | None = None
     allow_insecure: bool = False
+    timeout_s: Timeout | None = None
+    retries: Retries | None = None
 
 
 class _Token(_Strict):
     kind: Literal["token"]
     token: str
     max_per_second: Rate | None = None
+    timeout_s: Timeout | None = None
+    retries: Retries | None = None
 
 
 class _Password(_Strict):
@@ -74,9 +126,11 @@ class _Password(_Strict):
     username: str
     password: str
     max_per_second: Rate | None = None
+    timeout_s: Timeout | None = None
+    retries: Retries | None = None
 
 
-_Profile = Annotated[_ClientCredentials | _Token | _Password, Field(discriminator="kind")]
+_AnyProfile = Annotated[_ClientCredentials | _Token | _Password, Field(discriminator="kind")]
 
 
 class _Deployment(_Strict):
@@ -86,8 +140,8 @@ class _Deployment(_Strict):
     tags: list[str] = []
     max_per_second: Rate | None = None
     max_in_flight: PositiveInt | None = None
-    timeout_s: Annotated[float, Field(gt=0)] | None = None
-    retries: Annotated[int, Field(strict=True, ge=0, le=20)] | None = None
+    timeout_s: Timeout | None = None
+    retries: Retries | None = None
     api: Literal["auto", "v1", "v2"] | None = None
     allow_insecure: bool = False
 
@@ -103,7 +157,7 @@ class _Fleet(_Strict):
     version: Literal[1]
     limits: _Limits = _Limits()
     defaults: _Defaults = _Defaults()
-    auth: dict[str, _Profile] = {}
+    auth: dict[str, _AnyProfile] = {}
     deployments: Annotated[list[_Deployment], Field(min_length=1)]
 
 
@@ -119,22 +173,6 @@ _ALLOWED: dict[tuple[str | int, ...], tuple[str, ...]] = {
 _PROFILE_KEYS = sorted(
     set(_ClientCredentials.model_fields) | set(_Token.model_fields) | set(_Password.model_fields)
 )
-
-
-def build_fleet(text: str, *, source: str, env: Mapping[str, str]) -> Fleet:
-    """YAML text -> validated :class:`Fleet`. Only ConfigError escapes."""
-    located = load_located(text, source=source)
-    raw = located.data
-    if raw is None:
-        raise ConfigError("the file is empty; start from configs/fleet.yaml", file=source)
-    if not isinstance(raw, dict):
-        raise located.error((), "the top level must be a mapping with version and deployments")
-    raw = _with_env(located, raw, env)
-    try:
-        model = _Fleet.model_validate(raw)
-    except ValidationError as exc:
-        raise config_error_from(located, exc, _allowed(raw)) from None
-    return _to_fleet(located, model)
 
 
 def _allowed(raw: dict[str, Any]) -> dict[tuple[str | int, ...], tuple[str, ...]]:
@@ -189,10 +227,10 @@ def _placeholder(profile: Any) -> Any:
 
 
 def _to_fleet(located: Located, model: _Fleet) -> Fleet:
+    defaults = model.defaults
     profiles: dict[str, AuthProfile] = {}
     for name, profile in model.auth.items():
-        profiles[name] = _profile(located, name, profile)
-    defaults = model.defaults
+        profiles[name] = _profile(located, name, profile, defaults)
     deployments: list[Deployment] = []
     seen: dict[str, int] = {}
     for index, d in enumerate(model.deployments):
@@ -241,7 +279,15 @@ def _to_fleet(located: Located, model: _Fleet) -> Fleet:
     return Fleet(tuple(deployments), profiles, limits, located.source)
 
 
-def _profile(located: Located, name: str, profile: Any) -> AuthProfile:
+def _profile(
+    located: Located,
+    name: str,
+    profile: _ClientCredentials | _Token | _Password,
+    defaults: _Defaults,
+) -> AuthProfile:
+    # Absent or null: the defaults section's, as on a deployment.
+    timeout_s = profile.timeout_s or defaults.timeout_s
+    retries = profile.retries if profile.retries is not None else defaults.retries
     if isinstance(profile, _ClientCredentials):
         url = _check_url(
             located,
@@ -256,11 +302,26 @@ def _profile(located: Located, name: str, profile: Any) -> AuthProfile:
             Secret(profile.client_secret),
             profile.audience,
             profile.max_per_second,
+            timeout_s=timeout_s,
+            retries=retries,
         )
     if isinstance(profile, _Token):
-        return TokenAuth(name, Secret(profile.token), profile.max_per_second)
+        return TokenAuth(
+            name,
+            Secret(profile.token),
+            profile.max_per_second,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
     assert isinstance(profile, _Password)  # noqa: S101 - the union is closed
-    return PasswordAuth(name, profile.username, Secret(profile.password), profile.max_per_second)
+    return PasswordAuth(
+        name,
+        profile.username,
+        Secret(profile.password),
+        profile.max_per_second,
+        timeout_s=timeout_s,
+        retries=retries,
+    )
 
 
 def _check_url(
