@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from airfleet.sim import endpoints
 from airfleet.sim.responses import drop_connection, problem, reply, v1_not_found_page
 from airfleet.sim.state import SimDeployment
-
-if TYPE_CHECKING:
-    from airfleet.sim.simulator import Simulator
+from airfleet.sim.world import SimWorld
 
 __all__ = ["build_app"]
 
@@ -29,7 +27,8 @@ V2_GONE = {
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def build_app(sim: Simulator) -> web.Application:
+def build_app(sim: SimWorld) -> web.Application:
+    """The server for ``sim``: the Airflow API per deployment, token and control endpoints."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
     handler = _Handler(sim)
     app.router.add_route("*", "/d/{name}/{tail:.*}", handler.deployment)
@@ -42,7 +41,7 @@ def build_app(sim: Simulator) -> web.Application:
 
 
 class _Handler:
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: SimWorld) -> None:
         self.sim = sim
 
     # -- control endpoints ------------------------------------------------------------

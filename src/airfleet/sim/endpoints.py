@@ -10,15 +10,13 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from airfleet.sim.responses import drop_connection, problem, reply
 from airfleet.sim.state import VERSIONS, DagRun, Pool, SimDeployment, iso, run_times, utcnow
-
-if TYPE_CHECKING:
-    from airfleet.sim.simulator import Simulator
+from airfleet.sim.world import SimWorld
 
 __all__ = ["Api"]
 
@@ -42,7 +40,7 @@ MAX_PAGE = 100
 class Api:
     """One request's view of one deployment."""
 
-    def __init__(self, sim: Simulator, dep: SimDeployment, request: web.Request) -> None:
+    def __init__(self, sim: SimWorld, dep: SimDeployment, request: web.Request) -> None:
         self.sim = sim
         self.dep = dep
         self.request = request
