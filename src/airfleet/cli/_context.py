@@ -21,7 +21,8 @@ from airfleet.cli._progress import ProgressListener
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.events import Listener
-from airfleet.inventory import Deployment, Fleet, load_fleet
+from airfleet.fleet_file import load_fleet
+from airfleet.inventory import Deployment, Fleet
 from airfleet.logs import log_event
 from airfleet.plan import Plan
 from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
