@@ -9,7 +9,7 @@ import pytest
 from airfleet.dialects import AirflowV1, AirflowV2, Dialect
 from airfleet.errors import ApiError
 from airfleet.operations import DagsSpec, HealthSpec, PauseSpec, PoolsSpec, TriggerSpec
-from airfleet.plan import Conversation, Pause, Request, Response, Verdict
+from airfleet.protocol import Conversation, Pause, Request, Response, Verdict
 from airfleet.results import Outcome
 
 V1, V2 = AirflowV1(), AirflowV2()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-from airfleet.plan import Request, Response
+from airfleet.protocol import Request, Response
 
 __all__ = ["DagRunInfo", "Dialect", "PoolFields"]
 

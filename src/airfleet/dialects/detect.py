@@ -8,7 +8,7 @@ from airfleet.dialects.base import Dialect
 from airfleet.dialects.v1 import AirflowV1
 from airfleet.dialects.v2 import AirflowV2
 from airfleet.errors import ApiError
-from airfleet.plan import Request, Response
+from airfleet.protocol import Request, Response
 
 __all__ = ["DIALECTS", "DetectionConversation", "detect", "dialect_named"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from airfleet.dialects.base import Dialect, PoolFields, seg
-from airfleet.plan import Request, Response
+from airfleet.protocol import Request, Response
 
 __all__ = ["AirflowV1"]
 

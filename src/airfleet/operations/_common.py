@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from airfleet.dialects.base import Dialect
 from airfleet.errors import ApiError
-from airfleet.plan import Answer, Request, Response, Step, Verdict
+from airfleet.protocol import Answer, Request, Response, Step, Verdict
 from airfleet.results import Outcome
 
 T = TypeVar("T")

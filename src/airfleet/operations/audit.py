@@ -15,8 +15,9 @@ from typing import Any, Literal
 from airfleet.dialects.base import Dialect, PoolFields
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, paginate, read
-from airfleet.plan import Call, Conversation, Plan, Request, Verdict
+from airfleet.plan import Call, Plan
 from airfleet.pool_spec import DEFAULT_POOL, PoolSpec
+from airfleet.protocol import Conversation, Request, Verdict
 from airfleet.results import Outcome, Result
 
 __all__ = [

@@ -9,7 +9,8 @@ from typing import Any
 from airfleet.dialects.base import Dialect
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed
-from airfleet.plan import Call, Conversation, Plan, Request, Verdict
+from airfleet.plan import Call, Plan
+from airfleet.protocol import Conversation, Request, Verdict
 from airfleet.results import Outcome
 
 __all__ = ["HealthSpec", "plan_health"]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from airfleet.dialects.base import Dialect
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
-from airfleet.plan import Call, Conversation, Plan, Request, Verdict
+from airfleet.plan import Call, Plan
+from airfleet.protocol import Conversation, Request, Verdict
 from airfleet.results import Outcome
 
 __all__ = ["PauseSpec", "plan_pause"]
