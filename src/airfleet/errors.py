@@ -11,6 +11,11 @@
     │   └── TimeoutError              no answer within the per-request timeout
     └── ApiError                  1  an HTTP answer that was not success: status, body excerpt
 
+Every error says whether the request it ends may still have acted on the
+server (``may_have_acted``): a POST that got no answer may have made its run;
+one refused at connect, or answered 401, did not. Callers decide on that
+field, never on the exception's type.
+
 Library code raises these and only these. Foreign exceptions (aiohttp, pydantic,
 yaml) are translated once, where they enter, with ``raise ... from exc``.
 Messages say what went wrong, where, and what to do; they never contain a
@@ -34,9 +39,14 @@ _BODY_EXCERPT = 200
 
 
 class AirfleetError(Exception):
-    """Root of every error airfleet raises on purpose."""
+    """Root of every error airfleet raises on purpose.
+
+    ``may_have_acted``: an attempt of the request this error ends may have
+    reached the server and acted without its answer being seen.
+    """
 
     exit_code: int = 1
+    may_have_acted: bool = False
 
 
 class UsageError(AirfleetError):
@@ -82,13 +92,30 @@ class AuthError(AirfleetError):
     ``status`` is the HTTP status of the refusal, when there was one.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, may_have_acted: bool = False
+    ) -> None:
         self.status = status
+        self.may_have_acted = may_have_acted
         super().__init__(message)
 
 
 class TransportError(AirfleetError):
-    """The request got no HTTP answer (the server may or may not have acted on it)."""
+    """The request got no HTTP answer.
+
+    ``transient``: the same request may succeed later (a reset, a refused
+    connection, a timeout); false for what no retry can fix (a certificate
+    that does not verify, a host name that does not resolve, a malformed
+    answer). ``may_have_acted``: the request may have reached the server
+    (false when it failed before a byte was sent).
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = True, may_have_acted: bool = True
+    ) -> None:
+        self.transient = transient
+        self.may_have_acted = may_have_acted
+        super().__init__(message)
 
 
 class ConnectError(TransportError):
@@ -102,7 +129,10 @@ class TimeoutError(TransportError):  # noqa: A001 - ours, exported as airfleet.T
 class ApiError(AirfleetError):
     """The server answered with a status that is not success."""
 
-    def __init__(self, status: int, message: str, *, body: str = "") -> None:
+    def __init__(
+        self, status: int, message: str, *, body: str = "", may_have_acted: bool = False
+    ) -> None:
         self.status = status
         self.body_excerpt = body[:_BODY_EXCERPT]
+        self.may_have_acted = may_have_acted
         super().__init__(f"HTTP {status}: {message}")

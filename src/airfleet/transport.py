@@ -7,30 +7,22 @@ are translated here, once, into :class:`~airfleet.errors.ConnectError` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from airfleet import errors
+from airfleet import _json, errors
 
 __all__ = ["AiohttpTransport", "HttpRequest", "HttpResponse", "Transport"]
 
 # Bodies past this size are cut: a fleet tool must not be knocked over by one
 # deployment answering with a 2 GB error page.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-# orjson reads an integer past 64 bits as a float, silently: an answer with a
-# run of 19+ digits anywhere (even in a string) is read by json instead. The
-# run is found by mapping digits to "9" and the rest to " " (bytes.translate
-# and a substring search: 0.5 us for a pool list, where a \d{19} regex takes 2.6).
-_DIGITS_ONLY = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_LONG_RUN = b"9" * 19
 # Distinct query strings remembered (pages of a listing, update masks...).
 MAX_CACHED_QUERIES = 1024
 
@@ -66,18 +58,7 @@ class HttpResponse:
         """The body as JSON, or None when it is empty or not JSON."""
         if not self.body or self.truncated:
             return None
-        if _LONG_RUN not in self.body.translate(_DIGITS_ONLY):
-            # orjson parses an answer in a fifth of json's time. It is
-            # stricter (no NaN, UTF-8 only): what it refuses gets json's
-            # reading, so the result is always exactly json's.
-            try:
-                return orjson.loads(self.body)
-            except orjson.JSONDecodeError:
-                pass
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        return _json.loads(self.body)
 
     @property
     def text(self) -> str:
@@ -95,13 +76,14 @@ class Transport(Protocol):
 class AiohttpTransport:
     """One aiohttp ``ClientSession`` for the whole run.
 
-    The connector is sized from the fleet's ``max_in_flight``: aiohttp's
-    default caps every session at 100 connections and would silently throttle
-    a wider fan-out. Redirects are not followed: a 3xx becomes an answer like
+    The connector has no connection cap of its own (``max_connections=0``):
+    the engine's admission already bounds the requests in flight, run by run,
+    and aiohttp's default of 100 would silently throttle a run whose limits
+    allow more. Redirects are not followed: a 3xx becomes an answer like
     any other, so an Authorization header never travels to another origin.
     """
 
-    def __init__(self, *, max_connections: int = 100, user_agent: str = "airfleet") -> None:
+    def __init__(self, *, max_connections: int = 0, user_agent: str = "airfleet") -> None:
         self._max_connections = max_connections
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
@@ -180,10 +162,8 @@ class AiohttpTransport:
                 return HttpResponse(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise errors.TimeoutError(f"no answer within {request.timeout_s:g} s") from exc
-        except aiohttp.InvalidURL as exc:
-            raise errors.TransportError(f"invalid URL {request.url}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise errors.ConnectError(_describe(exc)) from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise _translate(exc, request) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -212,14 +192,62 @@ async def _read_capped(content: aiohttp.StreamReader) -> bytes:
     return b"".join(chunks)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server closed the connection before answering"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "connection dropped in the middle of the answer"
+def _translate(exc: BaseException, request: HttpRequest) -> errors.TransportError:
+    """aiohttp's failure as ours: what happened, whether a retry can help, and
+    whether the request may have reached the server."""
+    host = _origin(request.url)
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
+        return errors.TransportError(
+            f"invalid URL for {host}", transient=False, may_have_acted=False
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        reason = getattr(exc, "certificate_error", None) or exc
+        return errors.ConnectError(
+            f"TLS with {host} failed: {_first_line(str(reason))}; if its certificate is "
+            "signed by a private CA, point SSL_CERT_FILE at that CA's bundle",
+            transient=False,
+            may_have_acted=False,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return errors.ConnectError(
+            f"cannot resolve the host name of {host}: is the deployment URL right?",
+            transient=False,
+            may_have_acted=False,
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc})"
+        # Refused or unreachable: nothing was sent, and a server that is
+        # restarting takes the same request a moment later.
+        strerror = exc.os_error.strerror if exc.os_error is not None else None
+        return errors.ConnectError(
+            f"cannot connect to {exc.host}:{exc.port} ({strerror or _first_line(str(exc))})",
+            may_have_acted=False,
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return errors.ConnectError("server closed the connection before answering")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return errors.ConnectError("connection dropped in the middle of the answer")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # A status line or headers aiohttp cannot parse: whatever answers
+        # does not speak HTTP as expected, and answers the same way next time.
+        return errors.ConnectError(
+            f"{host} answered with a malformed HTTP response ({_first_line(exc.message)})",
+            transient=False,
+        )
     if isinstance(exc, aiohttp.ClientOSError | ConnectionResetError):
-        return "connection reset by the server"
-    text = str(exc) or type(exc).__name__
-    return text[:200]
+        return errors.ConnectError("connection reset by the server")
+    return errors.ConnectError(_first_line(str(exc) or type(exc).__name__))
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: never its user info, path or query."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or '?'}{port}"
+    except ValueError:
+        return "an unparsable URL"
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:limit] if lines else ""

@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airfleet.dialects.base import Dialect
-from airfleet.errors import AirfleetError, ApiError, TransportError
+from airfleet.errors import AirfleetError, ApiError
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
-from airfleet.plan import Call, Conversation, Pause, Plan, Request, Verdict
+from airfleet.plan import Call, Plan
+from airfleet.protocol import Conversation, Pause, Request, Verdict
 from airfleet.results import Outcome
 
 __all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
@@ -73,7 +74,9 @@ class TriggerSpec:
     def converse(self, dialect: Dialect) -> Conversation:
         try:
             posted = yield from ask(self.request(dialect))
-        except (TransportError, ApiError) as exc:
+        except AirfleetError as exc:
+            if not exc.may_have_acted:
+                raise  # refused before it could act: a plain failure
             # No answer, or one too large to read: the server may have acted.
             return self._unknown(str(exc))
         if posted.ok:
