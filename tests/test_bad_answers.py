@@ -13,6 +13,7 @@ from airfleet.inventory import Deployment, Fleet
 from airfleet.operations import plan_dags, plan_health, plan_pause, plan_pools, plan_trigger
 from airfleet.plan import Plan
 from airfleet.results import Outcome
+from airfleet.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +87,7 @@ async def test_every_bad_answer_is_one_failed_result_with_a_clear_reason(
 ) -> None:
     """HTML, empty, cut, wrong-shape, huge and redirect answers: failed, reason named, no crash."""
     fleet = fleet_for(server, CASES)
-    async with Engine(fleet, sleep_between_retries=False) as engine:
+    async with FakeClock().autojump() as clock, Engine(fleet, clock=clock) as engine:
         report = await engine.run(PLANS[operation](fleet.deployments))
     by_case = {r.deployment: r for r in report.results}
     assert sorted(by_case) == sorted(CASES)
@@ -107,7 +108,7 @@ async def test_every_bad_answer_is_one_failed_result_with_a_clear_reason(
 async def test_a_large_valid_answer_is_read_whole(server: BadServer) -> None:
     """A 3 MiB pool list (many socket reads, under the cap) is read whole, not taken for a drop."""
     fleet = fleet_for(server, ["big_ok"])
-    async with Engine(fleet, sleep_between_retries=False) as engine:
+    async with FakeClock().autojump() as clock, Engine(fleet, clock=clock) as engine:
         report = await engine.run(plan_pools(fleet.deployments))
     (result,) = report.results
     assert result.outcome is Outcome.OK, result.error
@@ -122,10 +123,10 @@ async def test_redirects_are_not_followed_so_no_credential_reaches_another_origi
     """307/301 on API calls and on the token endpoint: the other origin receives nothing."""
     token_fleet = fleet_for(server, ["redirect", "redirect_301"])
     oauth_fleet = fleet_for(server, ["html"], auth="oauth")
-    async with Engine(token_fleet, sleep_between_retries=False) as engine:
+    async with FakeClock().autojump() as clock, Engine(token_fleet, clock=clock) as engine:
         api = await engine.run(plan_trigger(token_fleet.deployments, ["hello"]))
         listing = await engine.run(plan_pools(token_fleet.deployments))
-    async with Engine(oauth_fleet, sleep_between_retries=False) as engine:
+    async with FakeClock().autojump() as clock, Engine(oauth_fleet, clock=clock) as engine:
         fetch = await engine.run(plan_pools(oauth_fleet.deployments))
     assert {r.status for r in [*api.results, *listing.results]} == {301, 307}
     (refused,) = fetch.results
@@ -142,7 +143,7 @@ async def test_a_bad_token_endpoint_answer_fails_its_calls_with_a_reason(
 ) -> None:
     """The OAuth token endpoint answering badly: each call fails naming the token endpoint."""
     fleet = fleet_for(server, ["big_ok", "html"], auth="oauth", token_case=case)
-    async with Engine(fleet, sleep_between_retries=False) as engine:
+    async with FakeClock().autojump() as clock, Engine(fleet, clock=clock) as engine:
         report = await engine.run(plan_pools(fleet.deployments))
     assert report.summary.failed == 2
     for result in report.results:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 
-from airfleet.auth import AuthManager, AuthScope
-from airfleet.dialects import dialect_named
 from airfleet.engine import Engine
 from airfleet.fleet_file import parse_fleet
-from airfleet.inventory import Fleet
+from airfleet.inventory import Fleet, FleetLimits
 from airfleet.operations import plan_dags, plan_health, plan_pools, plan_trigger
+from airfleet.plan import Plan
 from airfleet.results import Outcome
 from airfleet.sim import Faults, SimServer, Simulator
-from airfleet.transport import AiohttpTransport
+from airfleet.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -43,26 +43,19 @@ async def mixed() -> AsyncIterator[Running]:
         yield running
 
 
-async def test_ten_thousand_concurrent_callers_cause_one_token_fetch(mixed: Running) -> None:
-    """Single flight: 10,000 tasks asking for a missing token make the server issue one."""
-    fleet = mixed.fleet()
-    deployment = fleet.deployments[0]
-    scope = AuthScope(deployment, fleet.profile_for(deployment), dialect_named("v2"))
-    transport = AiohttpTransport()
-    auth = AuthManager(transport)
-    seen: set[int] = set()
-
-    async def caller() -> None:
-        seen.add((await auth.get(scope)).generation)
-
-    try:
-        async with anyio.create_task_group() as group:
-            for _ in range(10_000):
-                group.start_soon(caller)
-    finally:
-        await transport.aclose()
-    assert seen == {1}
+async def test_thousands_of_concurrent_calls_cause_one_token_fetch(mixed: Running) -> None:
+    """Single flight: 5,000 calls in flight at once, all needing the missing token,
+    make the server issue exactly one."""
+    fleet = dataclasses.replace(
+        mixed.fleet(max_in_flight=5_000), limits=FleetLimits(max_in_flight=5_000)
+    )
+    calls = plan_pools(fleet.deployments).calls
+    plan = Plan("pools", tuple(calls[i % len(calls)] for i in range(5_000)))
+    async with Engine(fleet) as engine:
+        report = await engine.run(plan)
+    assert report.summary.ok == 5_000
     assert mixed.sim.stats()["token_fetches"]["oauth"] == 1
+    assert report.summary.token_fetches == 1
 
 
 async def test_fleet_run_shares_one_token_and_detects_each_dialect(mixed: Running) -> None:
@@ -206,7 +199,7 @@ async def test_unreachable_deployment_fails_alone() -> None:
         text = sim.fleet_yaml(running.server.url, auth="token", extra_defaults={"retries": 1})
         text += "- name: gone\n  url: http://127.0.0.1:9\n"
         fleet = parse_fleet(text, env=sim.env())
-        async with Engine(fleet, sleep_between_retries=False) as engine:
+        async with FakeClock().autojump() as clock, Engine(fleet, clock=clock) as engine:
             report = await engine.run(plan_pools(fleet.deployments))
     by_name = {r.deployment: r for r in report.results}
     assert by_name["gone"].outcome is Outcome.FAILED

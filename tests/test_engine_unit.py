@@ -8,7 +8,7 @@ from typing import Any, Literal
 import anyio
 import pytest
 
-from _mock import MockTransport, answer
+from airfleet.auth import TokenCache
 from airfleet.engine import Engine
 from airfleet.errors import ConnectError
 from airfleet.inventory import (
@@ -21,6 +21,7 @@ from airfleet.inventory import (
 )
 from airfleet.operations import plan_pools, plan_trigger
 from airfleet.results import Outcome
+from airfleet.testing import FakeClock, MockTransport, answer
 from airfleet.transport import HttpRequest, HttpResponse
 
 pytestmark = pytest.mark.anyio
@@ -62,7 +63,8 @@ async def test_retries_503_and_records_attempts() -> None:
         return answer(503) if seen[request.url] == 1 else answer(200, POOLS)
 
     transport = MockTransport(token_or(handler))
-    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+    clock = FakeClock()
+    async with clock.autojump(), Engine(fleet(1), transport=transport, clock=clock) as engine:
         report = await engine.run(plan_pools(engine.fleet.deployments))
     (result,) = report.results
     assert result.outcome is Outcome.OK
@@ -73,7 +75,8 @@ async def test_retries_503_and_records_attempts() -> None:
 async def test_500_is_not_retried() -> None:
     """A 500 is taken as final: one attempt, failed."""
     transport = MockTransport(token_or(lambda r: answer(500, {"detail": "boom"})))
-    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+    clock = FakeClock()
+    async with clock.autojump(), Engine(fleet(1), transport=transport, clock=clock) as engine:
         report = await engine.run(plan_pools(engine.fleet.deployments))
     (result,) = report.results
     assert result.outcome is Outcome.FAILED
@@ -85,9 +88,11 @@ async def test_500_is_not_retried() -> None:
 async def test_connection_errors_exhaust_retries_with_a_clear_error() -> None:
     """No answer at all: retried `retries` times, then failed saying so."""
     transport = MockTransport(token_or(lambda r: ConnectError("connection reset by the server")))
-    async with Engine(
-        fleet(1, retries=2), transport=transport, sleep_between_retries=False
-    ) as engine:
+    clock = FakeClock()
+    async with (
+        clock.autojump(),
+        Engine(fleet(1, retries=2), transport=transport, clock=clock) as engine,
+    ):
         report = await engine.run(plan_pools(engine.fleet.deployments))
     (result,) = report.results
     assert result.outcome is Outcome.FAILED
@@ -240,7 +245,8 @@ async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
         return answer(200, {"dag_run_id": sorted(runs)[0], "state": "queued", "logical_date": None})
 
     transport = MockTransport(token_or(handler))
-    async with Engine(fleet(1), transport=transport, sleep_between_retries=False) as engine:
+    clock = FakeClock()
+    async with clock.autojump(), Engine(fleet(1), transport=transport, clock=clock) as engine:
         report = await engine.run(plan_trigger(engine.fleet.deployments, ["etl"]))
     (result,) = report.results
     assert result.outcome is Outcome.OK
@@ -249,42 +255,77 @@ async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
 
 
 async def test_token_is_refreshed_ahead_of_expiry_without_stalling_others() -> None:
-    """Past 90% of its life a token is refreshed by one caller; the others keep using it."""
-    now = [0.0]
-    tokens = iter(["tok-1", "tok-2"])
-    fetch_started = anyio.Event()
-    release = anyio.Event()
+    """Past 90 % of its life a token is refreshed by one caller; the others keep using it."""
+    clock = FakeClock()
+    cache = TokenCache(clock)
+    fetch_started, release = anyio.Event(), anyio.Event()
+    headers = iter(["Bearer tok-1", "Bearer tok-2"])
 
-    class Slow(MockTransport):
-        async def send(self, request: HttpRequest) -> HttpResponse:
-            if request.url.endswith("/oauth/token") and self.sent:
-                fetch_started.set()
-                await release.wait()
-            return await super().send(request)
+    async def fetch() -> tuple[str, float]:
+        if fetch_started.is_set() or cache.usable("cc") is not None:
+            fetch_started.set()
+            await release.wait()
+        return next(headers), 100.0
 
-    def route(request: HttpRequest) -> HttpResponse:
-        return answer(200, {"access_token": next(tokens), "expires_in": 100})
-
-    from airfleet.auth import AuthManager, AuthScope
-    from airfleet.dialects import dialect_named
-
-    f = fleet(1)
-    scope = AuthScope(f.deployments[0], f.profile_for(f.deployments[0]), dialect_named("v2"))
-    auth = AuthManager(Slow(route), clock=lambda: now[0])
-    first = await auth.get(scope)
-    now[0] = 91.0  # past 90 % of 100 s
+    first = await cache.get("cc", fetch)
+    clock.advance(91.0)  # past 90 % of 100 s
+    assert cache.ready("cc") is None  # due: the next caller refreshes it
     got: list[str] = []
     async with anyio.create_task_group() as group:
 
         async def refresher() -> None:
-            got.append((await auth.get(scope)).header)
+            got.append((await cache.get("cc", fetch)).header)
 
         group.start_soon(refresher)
         await fetch_started.wait()
-        # While the refresh is under way, other callers get the still-valid token at once.
-        assert (await auth.get(scope)) is first
+        # While the refresh is under way, other callers queue with the still-valid token.
+        assert cache.ready("cc") is first
+        assert cache.usable("cc") is first
         release.set()
     assert got == ["Bearer tok-2"]
-    assert auth.fetches == 2
-    assert not auth.invalidate(first)  # an old generation cannot drop the fresh token
-    assert (await auth.get(scope)).header == "Bearer tok-2"
+    assert not cache.invalidate(first)  # an old generation cannot drop the fresh token
+    assert cache.ready("cc") is not None
+    assert cache.ready("cc", since=clock.now() + 1) is None  # nothing fetched since
+
+
+async def test_after_a_refusal_only_a_token_fetched_since_is_tried() -> None:
+    """Tokens revoked while a refresh was in flight: the call refused with the old
+    token does not retry with the refresh's (revoked too) but fetches anew."""
+    clock = FakeClock()
+    issued: dict[str, float] = {}
+    revoked_before = [-1.0]
+
+    class Server(MockTransport):
+        async def send(self, request: HttpRequest) -> HttpResponse:
+            if request.url.endswith("/oauth/token"):
+                token = f"tok-{len(issued) + 1}"
+                issued[token] = clock.now()
+                return answer(200, {"access_token": token, "expires_in": 10})
+            await clock.sleep(0.2)  # the server checks the token when it gets to it
+            token = request.headers["Authorization"].removeprefix("Bearer ")
+            if issued[token] <= revoked_before[0]:
+                return answer(401, {"detail": "Token Expired"})
+            return await super().send(request)
+
+    f = fleet(1)
+    transport = Server(lambda r: answer(200, POOLS))
+    plan = plan_pools(f.deployments)
+
+    async def run_at(when: float, results: list[Outcome]) -> None:
+        await clock.sleep(when - clock.now())
+        report = await engine.run(plan)
+        results.extend(r.outcome for r in report.results)
+
+    async def revoke_at(when: float) -> None:
+        await clock.sleep(when - clock.now())
+        revoked_before[0] = clock.now()
+
+    outcomes: list[Outcome] = []
+    async with clock.autojump(), Engine(f, transport=transport, clock=clock) as engine:
+        await engine.run(plan)  # tok-1 at 0 s: due for refresh at 9 s
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_at, 8.95, outcomes)  # sends tok-1, refused at 9.15
+            group.start_soon(run_at, 9.0, outcomes)  # refreshes: tok-2 at 9.0
+            group.start_soon(revoke_at, 9.1)  # both revoked
+    assert outcomes == [Outcome.OK, Outcome.OK]
+    assert len(issued) >= 3

@@ -1,4 +1,4 @@
-"""Capacity hands slots out in order and never loses one to a cancelled waiter; Pacer spaces."""
+"""Admission: caps hand slots out in order and lose none; rates space requests (GCRA)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airfleet.limits import RATE_MARGIN, WINDOW_S, Capacity, Pacer, Slot
+from airfleet.inventory import Deployment, FleetLimits
+from airfleet.limits import RATE_MARGIN, WINDOW_S, Admission, Capacity, Limits, Pacer, Rates
+from airfleet.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -61,18 +63,40 @@ async def test_a_cancelled_waiter_loses_no_slot() -> None:
     assert not cap.try_take()
 
 
-async def test_pacer_spaces_requests_and_catches_up_without_crowding() -> None:
-    """20/s: 10 departures take about 9 intervals, never more than 20 in a window."""
-    pacer = Pacer(20)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+async def test_pacer_spaces_requests_evenly() -> None:
+    """20/s: each departure one interval after the last, on the engine's clock."""
+    clock = FakeClock()
+    pacer = Pacer(20, clock=clock)
     times = []
-    for _ in range(10):
+    async with clock.autojump():
+        for _ in range(10):
+            await pacer.book()
+            times.append(clock.now())
+    interval = (1 + RATE_MARGIN) / 20
+    assert times == pytest.approx([i * interval for i in range(10)])
+
+
+async def test_a_late_wake_up_does_not_crowd_the_window() -> None:
+    """Booked slots that all come due at once still leave no more than the rate per window."""
+    clock = FakeClock()
+    pacer = Pacer(5, clock=clock)
+    left: list[float] = []
+
+    async def one() -> None:
         await pacer.book()
-        times.append(loop.time())
-    took = times[-1] - started
-    assert took >= 9 * (1 + RATE_MARGIN) / 20 - 0.005
-    assert took < 9 * (1 + RATE_MARGIN) / 20 + 0.2
+        left.append(clock.now())
+
+    async with anyio.create_task_group() as group:
+        for _ in range(12):
+            group.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(3.0)  # the loop "wakes late": every slot up to 3 s is due at once
+        await anyio.wait_all_tasks_blocked()
+        while len(left) < 12:
+            clock.advance(0.05)
+            await anyio.wait_all_tasks_blocked()
+    for i, start in enumerate(left):
+        assert len([t for t in left[i:] if t < start + WINDOW_S]) <= 5
 
 
 @given(
@@ -83,23 +107,13 @@ async def test_pacer_spaces_requests_and_catches_up_without_crowding() -> None:
 def test_book_now_keeps_the_rate_for_any_arrivals(rate: float, gaps: list[float]) -> None:
     """Whatever the arrival times, what book_now lets through is spaced by the
     interval, and no window holds more than the rate."""
-    clock = [1000.0]
-    loop = asyncio.new_event_loop()
-    loop.time = lambda: clock[0]  # type: ignore[method-assign]
-
-    async def arrivals() -> list[float]:
-        pacer = Pacer(rate)
-        left = []
-        for gap in gaps:
-            clock[0] += gap
-            if pacer.book_now():
-                left.append(clock[0])
-        return left
-
-    try:
-        left = loop.run_until_complete(arrivals())
-    finally:
-        loop.close()
+    clock = FakeClock(1000.0)
+    pacer = Pacer(rate, clock=clock)
+    left = []
+    for gap in gaps:
+        clock.advance(gap)
+        if pacer.book_now():
+            left.append(clock.now())
     interval = (1 + RATE_MARGIN) / rate
     assert all(b - a >= interval - 1e-9 for a, b in itertools.pairwise(left))
     for i, start in enumerate(left):
@@ -107,46 +121,54 @@ def test_book_now_keeps_the_rate_for_any_arrivals(rate: float, gaps: list[float]
         assert len(in_window) <= max(1, math.floor(rate))
 
 
-async def test_a_slot_with_one_rate_is_taken_at_once_or_not_at_all() -> None:
+async def test_an_admission_is_taken_at_once_or_not_at_all() -> None:
     """enter_now takes the caps and the rate together; when the rate is not free
     it holds nothing, and enter() waits for the rate."""
-    deployment_cap, fleet_cap = Capacity(4), Capacity(64)
-    slot = Slot(deployment_cap, fleet_cap, (Pacer(20),))
-    assert slot.enter_now()
-    assert (deployment_cap._free, fleet_cap._free) == (3, 63)
-    slot.leave()
-    assert not slot.enter_now()  # the next departure is 1/20 s away
-    assert (deployment_cap._free, fleet_cap._free) == (4, 64)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await slot.enter()
-    assert loop.time() - started >= (1 + RATE_MARGIN) / 20 - 0.005
-    slot.leave()
-    assert (deployment_cap._free, fleet_cap._free) == (4, 64)
+    clock = FakeClock()
+    deployment_cap = Capacity(1)
+    admission = Admission(deployment_cap, Capacity(64), (Pacer(20, clock=clock),))
+    assert admission.enter_now()
+    assert not deployment_cap.try_take()  # held by the admitted request
+    admission.leave()
+    assert not admission.enter_now()  # the next departure is 1/20 s away...
+    assert deployment_cap.try_take()  # ...and the refusal held nothing
+    deployment_cap.give()
+    async with clock.autojump():
+        await admission.enter()
+    assert clock.now() == pytest.approx((1 + RATE_MARGIN) / 20)
+    admission.leave()
+    assert deployment_cap.try_take()
 
 
-def test_a_pacer_that_left_once_keeps_no_deque_until_a_second_booking() -> None:
-    """The first departure is implied by the schedule; a second one within the
-    window makes the deque, with the first in it."""
-    clock = [1000.0]
-    loop = asyncio.new_event_loop()
-    loop.time = lambda: clock[0]  # type: ignore[method-assign]
+async def test_a_token_fetch_is_admitted_while_the_calls_hold_every_cap() -> None:
+    """The calls waiting for a token may hold the deployment's and the fleet's
+    caps; the fetch needs none of them, only the rates."""
+    clock = FakeClock()
+    deployment = Deployment("d", "http://d.test", "p", max_in_flight=1, max_per_second=10)
+    limits = Limits(FleetLimits(max_in_flight=1, max_per_second=None), rates=Rates(clock))
+    call = limits.admission(deployment)
+    assert call.enter_now()
+    fetch = limits.token_admission(deployment)
+    async with clock.autojump():
+        with anyio.fail_after(5):
+            await fetch.enter()  # waits for the deployment's rate, not for a cap
+    fetch.leave()
+    assert clock.now() == pytest.approx((1 + RATE_MARGIN) / 10)
+    call.leave()
 
-    async def bookings() -> None:
-        pacer = Pacer(10)
-        assert pacer.book_now()
-        clock[0] = 1001.5  # outside the window: still nothing to keep
-        assert pacer.book_now()
-        assert pacer._departures is None
-        clock[0] = 1001.55  # too soon after the last: refused by the schedule alone
-        assert not pacer.book_now()
-        assert pacer._departures is None
-        clock[0] = 1001.7  # a second departure within the window
-        assert pacer.book_now()
-        assert pacer._departures is not None
-        assert list(pacer._departures) == pytest.approx([1001.5, 1001.7])
 
-    try:
-        loop.run_until_complete(bookings())
-    finally:
-        loop.close()
+async def test_a_rate_holds_across_runs_and_a_change_of_rate() -> None:
+    """Two runs back to back share the scope's schedule; a lower rate for the
+    second starts from the first one's last departure."""
+    clock = FakeClock()
+    rates = Rates(clock)
+    first = Limits(FleetLimits(max_per_second=10), rates=rates).token_admission(None)
+    assert first.enter_now()
+    first.leave()
+    again = Limits(FleetLimits(max_per_second=10), rates=rates).token_admission(None)
+    assert not again.enter_now()  # the first run's departure still counts
+    slower = Limits(FleetLimits(max_per_second=2), rates=rates).token_admission(None)
+    async with clock.autojump():
+        await slower.enter()
+    slower.leave()
+    assert clock.now() == pytest.approx((1 + RATE_MARGIN) / 2)

@@ -1,42 +1,19 @@
-"""Results: the engine's fast constructor makes exactly what Result() makes."""
+"""Results: frozen records, and a summary that counts each one once."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airfleet.results import Collector, Outcome, Result, new_result
-
-text = st.text(max_size=20)
+from airfleet.results import Collector, Outcome, Result
 
 
-@given(
-    st.tuples(
-        text,
-        text,
-        text,
-        st.sampled_from(Outcome),
-        st.none() | st.integers(100, 599),
-        st.integers(0, 10),
-        st.floats(allow_nan=False),
-        st.none() | text,
-        st.dictionaries(text, st.integers(), max_size=3),
-        st.integers(0, 10),
-    )
-)
-def test_new_result_is_result_with_the_same_fields(values: tuple[Any, ...]) -> None:
-    made = new_result(*values)
-    assert type(made) is Result
-    assert made == Result(*values)
-    assert dataclasses.astuple(made) == dataclasses.astuple(Result(*values))
-
-
-def test_a_result_made_fast_is_still_frozen() -> None:
-    made = new_result("d", "pools", "", Outcome.OK, 200, 1, 1.0, None, {}, 1)
+def test_a_result_is_frozen() -> None:
+    """A recorded result cannot be changed after the fact."""
+    made = Result("d", "pools", "", Outcome.OK, 200, 1, 1.0, None, {}, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.status = 500  # type: ignore[misc]
 

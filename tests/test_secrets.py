@@ -68,8 +68,7 @@ def commands(config: Path, out: Path, job: Path, state: Path) -> list[list[str]]
 
 def issued_tokens(sim: Simulator) -> list[str]:
     """Every bearer token the simulator handed out (read from its token book)."""
-    book = sim.tokens
-    return [*book._oauth, *book._jwt_ok]
+    return sim.tokens.issued()
 
 
 def every_file(root: Path) -> list[Path]:

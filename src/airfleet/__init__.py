@@ -25,7 +25,15 @@ from airfleet.errors import (
     UsageError,
 )
 from airfleet.fleet_file import load_fleet, parse_fleet
-from airfleet.inventory import Deployment, Fleet
+from airfleet.inventory import (
+    ClientCredentialsAuth,
+    Deployment,
+    Fleet,
+    FleetLimits,
+    PasswordAuth,
+    Secret,
+    TokenAuth,
+)
 from airfleet.operations import (
     make_run_id,
     plan_dags,
@@ -48,17 +56,22 @@ __all__ = [
     "ApiError",
     "AuthError",
     "Call",
+    "ClientCredentialsAuth",
     "ConfigError",
     "ConnectError",
     "Deployment",
     "Engine",
     "Fleet",
+    "FleetLimits",
     "Outcome",
+    "PasswordAuth",
     "Plan",
     "Result",
     "RunReport",
+    "Secret",
     "Summary",
     "TimeoutError",
+    "TokenAuth",
     "TransportError",
     "UsageError",
     "__version__",

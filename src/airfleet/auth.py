@@ -1,36 +1,45 @@
 """Credentials: one shared token per credential, refreshed single-flight.
 
-Interface: ``await auth.get(scope) -> Credential`` and
-``auth.invalidate(credential)``. A ``client-credentials`` or ``token`` profile
-has one cache slot shared by every deployment naming it; a ``password``
-profile has one slot per Airflow 3 API server (each signs its own JWTs) and
-plain basic auth on Airflow 2.
+Three parts, each with one job:
 
-Single flight: callers that find the token missing or expired queue on one
-lock; the first fetches, the rest find the fresh token when they get the lock.
-A token past 90 % of its life is refreshed by the first caller that sees it
-while the others keep using it, so calls do not stall. ``invalidate`` drops a
-token only if it is still the current generation: a call that failed with an
-old token must not throw away the fresh one another call just fetched.
+* a **strategy** per profile kind says what a credential is: its cache key
+  (one per token: a ``client-credentials`` or ``token`` profile has one
+  shared by every deployment naming it; a ``password`` profile one per
+  Airflow 3 API server, since each signs its own JWTs), a fixed header when
+  there is nothing to fetch (a ready token, basic auth on Airflow 2), or the
+  token request to make and how to read its answer;
+* the :class:`TokenCache` keeps fetched tokens and does no I/O: single
+  flight (one fetch per key however many callers need it), generations (a
+  call refused with an old token never throws away the fresh one another
+  call just fetched), fetch times (a call refused by the server retries only
+  with a token whose fetch began after the refusal: one fetched just before
+  a revocation may be revoked too), refresh ahead (a token past 90 % of its life is
+  replaced by the first caller that sees it while the others go on using
+  it), and a short memory of a failed fetch so callers fail fast;
+* :class:`Credentials` puts them together; the fetch itself (an HTTP request
+  under the run's limits and the retry policy) is passed in by the engine.
+
+The engine reads a credential after its request is admitted, immediately
+before the bytes leave (see ``engine.py``): a call that queued behind a rate
+for longer than a token lives still sends a valid one.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import random
-import time
+import math
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
 from airfleet import redaction
+from airfleet.clock import Clock
 from airfleet.dialects.base import Dialect
-from airfleet.errors import AuthError, TransportError
+from airfleet.errors import ApiError, AuthError, TransportError
 from airfleet.inventory import (
     AuthProfile,
     ClientCredentialsAuth,
@@ -38,23 +47,19 @@ from airfleet.inventory import (
     PasswordAuth,
     TokenAuth,
 )
-from airfleet.transport import HttpRequest, Transport
+from airfleet.protocol import Response
+from airfleet.retry import RetryPolicy
 
-__all__ = ["AuthManager", "AuthScope", "Credential"]
+__all__ = ["AuthScope", "Credential", "Credentials", "TokenCache", "TokenRequest"]
 
 DEFAULT_LIFETIME_S = 86_400.0
-REFRESH_AT = 0.9
+# A token is replaced from 90 % of its life and sent until 95 %: the last
+# twentieth is left for the request to reach the server, and for clock skew.
+REFRESH_AT = 0.90
+USABLE_UNTIL = 0.95
 # After a fetch failed for good, callers fail fast for this long instead of
 # each hammering a token endpoint that is down.
 FAILURE_COOLDOWN_S = 1.0
-FETCH_ATTEMPTS = 6
-FETCH_BASE_S = 0.25
-FETCH_CAP_S = 2.0
-FETCH_TIMEOUT_S = 30.0
-
-# Where a token request waits its turn under the engine's limits: the
-# deployment it is for (an Airflow 3 JWT), or None for a shared token service.
-Gate = Callable[[Deployment | None], AbstractAsyncContextManager[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,8 @@ class Credential:
     key: str
     generation: int
     header: str = field(repr=False)
-    expires_at: float | None = None
+    fetched_at: float = -math.inf  # when its fetch began (engine clock)
+    usable_until: float | None = None
     refresh_at: float | None = None
     # The request headers that carry it, built once and read-only: every
     # request with this credential shares them.
@@ -85,9 +91,127 @@ class Credential:
     def __repr__(self) -> str:
         return f"Credential({self.key!r}, generation={self.generation})"
 
+    def usable(self, now: float) -> bool:
+        return self.usable_until is None or now < self.usable_until
+
+    def due(self, now: float) -> bool:
+        return self.refresh_at is not None and now >= self.refresh_at
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """A token to fetch: where, with what body, under whose limits and policy."""
+
+    url: str
+    body: Mapping[str, Any] = field(repr=False)  # carries the secret
+    what: str  # names the endpoint and profile in messages; never a secret
+    deployment: Deployment | None  # whose server answers it (a JWT), or None
+    policy: RetryPolicy
+
+
+# The engine's side of a fetch: send the request (admitted, retried) and
+# return the final answer, or raise a TransportError.
+TokenFetch = Callable[[TokenRequest], Awaitable[Response]]
+
+
+# -- strategies: one per profile kind ----------------------------------------------
+
+
+class _Strategy(Protocol):
+    def cache_key(self, scope: AuthScope) -> str: ...
+
+    def fixed_header(self, scope: AuthScope) -> str | None: ...
+
+    def token_request(self, scope: AuthScope) -> TokenRequest: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientCredentials:
+    """OAuth client credentials: one token from the token service, shared."""
+
+    profile: ClientCredentialsAuth
+
+    def cache_key(self, scope: AuthScope) -> str:
+        return self.profile.name
+
+    def fixed_header(self, scope: AuthScope) -> str | None:
+        return None
+
+    def token_request(self, scope: AuthScope) -> TokenRequest:
+        profile = self.profile
+        body: dict[str, Any] = {
+            "grant_type": "client_credentials",
+            "client_id": profile.client_id,
+            "client_secret": profile.client_secret.reveal(),
+        }
+        if profile.audience:
+            body["audience"] = profile.audience
+        return TokenRequest(
+            profile.token_url,
+            body,
+            f"token endpoint {profile.token_url} (auth profile {profile.name!r})",
+            None,
+            RetryPolicy(retries=profile.retries, timeout_s=profile.timeout_s),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadyToken:
+    """A bearer token given in the fleet file: nothing to fetch, nothing to renew."""
+
+    profile: TokenAuth
+
+    def cache_key(self, scope: AuthScope) -> str:
+        return self.profile.name
+
+    def fixed_header(self, scope: AuthScope) -> str | None:
+        return f"Bearer {self.profile.token.reveal()}"
+
+    def token_request(self, scope: AuthScope) -> TokenRequest:  # pragma: no cover - fixed
+        raise AuthError(f"auth profile {self.profile.name!r} has a fixed token")
+
+
+@dataclass(frozen=True, slots=True)
+class _Password:
+    """Username and password: basic auth on Airflow 2, a JWT per server on Airflow 3."""
+
+    profile: PasswordAuth
+
+    def cache_key(self, scope: AuthScope) -> str:
+        if scope.dialect.login_style == "basic":
+            return f"{self.profile.name}:basic"
+        return f"{self.profile.name}@{scope.deployment.url}"
+
+    def fixed_header(self, scope: AuthScope) -> str | None:
+        if scope.dialect.login_style != "basic":
+            return None
+        raw = f"{self.profile.username}:{self.profile.password.reveal()}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def token_request(self, scope: AuthScope) -> TokenRequest:
+        profile = self.profile
+        url = f"{scope.deployment.url}/auth/token"
+        return TokenRequest(
+            url,
+            {"username": profile.username, "password": profile.password.reveal()},
+            f"{url} (auth profile {profile.name!r})",
+            scope.deployment,
+            RetryPolicy(retries=profile.retries, timeout_s=profile.timeout_s),
+        )
+
+
+_STRATEGIES: Mapping[type, Callable[[Any], _Strategy]] = {
+    ClientCredentialsAuth: _ClientCredentials,
+    TokenAuth: _ReadyToken,
+    PasswordAuth: _Password,
+}
+
+
+# -- the cache: no I/O ---------------------------------------------------------------
+
 
 @dataclass(slots=True)
-class _Slot:
+class _Entry:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     current: Credential | None = None
     generation: int = 0
@@ -95,199 +219,206 @@ class _Slot:
     failure: str = ""
 
 
-class AuthManager:
-    """Hands out credentials for every profile of a fleet."""
+class TokenCache:
+    """Fetched tokens by key: single flight, generations, refresh ahead. No I/O.
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        gate: Gate | None = None,
-        rng: random.Random | None = None,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-    ) -> None:
-        self._transport = transport
+    ``ready`` and ``usable`` never wait; :meth:`get` waits for a fetch, made
+    by ``fetch`` (passed in) under a per-key lock, only if no caller before
+    it in line got a good one meanwhile.
+    """
+
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._wall = wall_clock
-        self._gate = gate
-        self._rng = rng or random.Random()
-        self._sleep = sleep
-        self._slots: dict[str, _Slot] = {}
-        self._static: dict[str, Credential] = {}
-        self.fetches = 0
-        self.on_fetch: Callable[[str, float], None] | None = None
+        self._entries: dict[str, _Entry] = {}
 
-    @staticmethod
-    def key_for(scope: AuthScope) -> str:
-        """The cache slot (and per-credential rate key) a scope uses."""
-        profile = scope.profile
-        if isinstance(profile, PasswordAuth):
-            if scope.dialect.login_style == "basic":
-                return f"{profile.name}:basic"
-            return f"{profile.name}@{scope.deployment.url}"
-        return profile.name
+    def ready(self, key: str, since: float = -math.inf) -> Credential | None:
+        """A token to queue with now: fresh, or due but already being refreshed.
 
-    def ready(self, scope: AuthScope) -> Credential | None:
-        """The credential :meth:`get` would return without waiting, or None.
-
-        The hot path: a request whose token is at hand takes it without an
-        ``await``; otherwise ``await get(scope)`` fetches or refreshes it.
+        None means the caller should :meth:`get` one first: there is none,
+        it was refused, its fetch began before ``since``, or it is due for
+        refresh and nobody is refreshing it.
         """
-        key = self.key_for(scope)
-        static = self._static.get(key)
-        if static is not None:
-            return static
-        slot = self._slots.get(key)
-        current = slot.current if slot is not None else None
-        if current is None:
+        entry = self._entries.get(key)
+        current = entry.current if entry is not None else None
+        if current is None or current.fetched_at < since:
             return None
-        now = self._clock()
-        if _fresh(current, now):
-            return current
-        if _valid(current, now) and slot is not None and slot.lock.locked():
-            return current  # being refreshed ahead of expiry; still good
-        return None
+        now = self._clock.now()
+        if not current.usable(now):
+            return None
+        if current.due(now) and entry is not None and not entry.lock.locked():
+            return None
+        return current
 
-    async def get(self, scope: AuthScope) -> Credential:
-        """A valid credential for the scope, fetching one if needed (single flight)."""
-        profile = scope.profile
-        key = self.key_for(scope)
-        static = self._static.get(key)
-        if static is not None:
-            return static
-        if isinstance(profile, TokenAuth):
-            static = Credential(key, 0, f"Bearer {profile.token.reveal()}")
-        elif isinstance(profile, PasswordAuth) and scope.dialect.login_style == "basic":
-            raw = f"{profile.username}:{profile.password.reveal()}".encode()
-            static = Credential(key, 0, "Basic " + base64.b64encode(raw).decode("ascii"))
-        if static is not None:
-            self._static[key] = static
-            return static
+    def usable(self, key: str, since: float = -math.inf) -> Credential | None:
+        """The token to send at this instant, if it is still good to send
+        (and its fetch began at ``since`` or later)."""
+        entry = self._entries.get(key)
+        current = entry.current if entry is not None else None
+        if current is None or current.fetched_at < since:
+            return None
+        return current if current.usable(self._clock.now()) else None
 
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot()
-        now = self._clock()
-        current = slot.current
-        if current is not None and _fresh(current, now):
-            return current
-        if current is not None and _valid(current, now) and slot.lock.locked():
-            # Someone is refreshing ahead of expiry; this token still works.
-            return current
-        async with slot.lock:
-            now = self._clock()
-            current = slot.current
-            if current is not None and _fresh(current, now):
-                return current
-            if slot.failed_at is not None and now - slot.failed_at < FAILURE_COOLDOWN_S:
-                raise AuthError(slot.failure)
+    async def get(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        since: float = -math.inf,
+    ) -> Credential:
+        """A usable token whose fetch began at ``since`` or later; fetched if need be.
+
+        ``fetch`` returns the Authorization header value and the token's
+        lifetime in seconds, or raises ``AuthError``.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        async with entry.lock:
+            now = self._clock.now()
+            current = entry.current
+            if (
+                current is not None
+                and current.fetched_at >= since
+                and current.usable(now)
+                and not current.due(now)
+            ):
+                return current  # fetched by the caller before us in line
+            if entry.failed_at is not None and now - entry.failed_at < FAILURE_COOLDOWN_S:
+                raise AuthError(entry.failure)
+            started = self._clock.now()
             try:
-                header, lifetime = await self._fetch(scope)
+                header, lifetime = await fetch()
             except AuthError as exc:
-                slot.failed_at = self._clock()
-                slot.failure = str(exc)
+                entry.failed_at = self._clock.now()
+                entry.failure = str(exc)
                 raise
-            slot.failed_at = None
-            slot.generation += 1
-            now = self._clock()
-            slot.current = Credential(
+            entry.failed_at = None
+            entry.generation += 1
+            now = self._clock.now()
+            entry.current = Credential(
                 key,
-                slot.generation,
+                entry.generation,
                 header,
-                expires_at=now + lifetime,
+                fetched_at=started,
+                usable_until=now + lifetime * USABLE_UNTIL,
                 refresh_at=now + lifetime * REFRESH_AT,
             )
-            return slot.current
+            return entry.current
+
+    def refreshing(self, key: str) -> bool:
+        """Is a fetch for ``key`` under way?"""
+        entry = self._entries.get(key)
+        return entry is not None and entry.lock.locked()
 
     def invalidate(self, credential: Credential) -> bool:
         """Forget ``credential`` if it is still the current one; True if it was."""
-        slot = self._slots.get(credential.key)
-        if slot is None or slot.current is None:
+        entry = self._entries.get(credential.key)
+        if entry is None or entry.current is None:
             return False
-        if slot.current.generation != credential.generation:
+        if entry.current.generation != credential.generation:
             return False
-        slot.current = None
+        entry.current = None
         return True
 
-    def refreshable(self, credential: Credential) -> bool:
-        """Can a refused credential be replaced by fetching again?"""
-        return credential.key not in self._static
 
-    # -- fetching -------------------------------------------------------------
+# -- putting them together -----------------------------------------------------------
 
-    async def _fetch(self, scope: AuthScope) -> tuple[str, float]:
-        profile = scope.profile
-        if isinstance(profile, ClientCredentialsAuth):
-            url = profile.token_url
-            body: dict[str, Any] = {
-                "grant_type": "client_credentials",
-                "client_id": profile.client_id,
-                "client_secret": profile.client_secret.reveal(),
-            }
-            if profile.audience:
-                body["audience"] = profile.audience
-            what = f"token endpoint {url} (auth profile {profile.name!r})"
-            deployment = None
-        elif isinstance(profile, PasswordAuth):
-            url = f"{scope.deployment.url}/auth/token"
-            body = {"username": profile.username, "password": profile.password.reveal()}
-            what = f"{url} (auth profile {profile.name!r})"
-            deployment = scope.deployment
-        else:  # pragma: no cover - token profiles never fetch
-            raise AuthError(f"auth profile {profile.name!r} cannot fetch tokens")
 
-        request = HttpRequest("POST", url, json=body, timeout_s=FETCH_TIMEOUT_S)
-        last = ""
-        for attempt in range(1, FETCH_ATTEMPTS + 1):
-            started = self._clock()
+class Credentials:
+    """Hands out credentials for every profile of a fleet."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._cache = TokenCache(clock)
+        self._strategies: dict[str, _Strategy] = {}
+        self._fixed: dict[str, Credential] = {}
+        self.on_fetch: Callable[[str, float], None] | None = None
+
+    def _strategy(self, profile: AuthProfile) -> _Strategy:
+        strategy = self._strategies.get(profile.name)
+        if strategy is None:
+            strategy = self._strategies[profile.name] = _STRATEGIES[type(profile)](profile)
+        return strategy
+
+    def key_for(self, scope: AuthScope) -> str:
+        """The cache key (and per-credential rate key) a scope uses."""
+        return self._strategy(scope.profile).cache_key(scope)
+
+    def fixed(self, scope: AuthScope) -> Credential | None:
+        """The scope's credential if it needs no fetch (a ready token, basic auth)."""
+        key = self.key_for(scope)
+        credential = self._fixed.get(key)
+        if credential is None:
+            header = self._strategy(scope.profile).fixed_header(scope)
+            if header is None:
+                return None
+            credential = self._fixed[key] = Credential(key, 1, header)
+        return credential
+
+    def ready(self, key: str, since: float = -math.inf) -> Credential | None:
+        """A fetched token to queue with now, or None (see :meth:`TokenCache.ready`)."""
+        return self._cache.ready(key, since)
+
+    def usable(self, key: str, since: float = -math.inf) -> Credential | None:
+        """The fetched token to send at this instant, if still good."""
+        return self._cache.usable(key, since)
+
+    def due(self, credential: Credential) -> bool:
+        """Is this token past its refresh point with nobody refreshing it?"""
+        return credential.due(self._clock.now()) and not self._cache.refreshing(credential.key)
+
+    async def fetched(
+        self, scope: AuthScope, fetch: TokenFetch, *, since: float = -math.inf
+    ) -> Credential:
+        """A fetched token whose fetch began at ``since`` or later (single flight)."""
+        key = self.key_for(scope)
+        request = self._strategy(scope.profile).token_request(scope)
+
+        async def one() -> tuple[str, float]:
+            started = self._clock.now()
             try:
-                if self._gate is None:
-                    response = await self._transport.send(request)
-                else:
-                    async with self._gate(deployment):
-                        response = await self._transport.send(request)
-            except TransportError as exc:
-                last = f"{what}: {exc}"
-            else:
-                self.fetches += 1
-                if response.status in (200, 201):
-                    token, lifetime = self._read_token(response.json(), what)
-                    redaction.register(token)
-                    if self.on_fetch is not None:
-                        self.on_fetch(self.key_for(scope), self._clock() - started)
-                    return f"Bearer {token}", lifetime
-                reason = _reason(response.json()) or f"HTTP {response.status}"
-                last = f"{what} answered {response.status}: {redaction.scrub(reason)}"
-                if response.status not in (429, 500, 502, 503, 504):
-                    raise AuthError(f"{last}; check the credentials of that profile")
-            if attempt < FETCH_ATTEMPTS:
-                ceiling = min(FETCH_CAP_S, FETCH_BASE_S * 2 ** (attempt - 1))
-                # Equal jitter: at least half the ceiling, so a short outage
-                # is always waited out rather than raced through.
-                await self._sleep(ceiling / 2 + self._rng.uniform(0, ceiling / 2))
-        raise AuthError(f"{last} (gave up after {FETCH_ATTEMPTS} attempts)")
+                response = await fetch(request)
+            except (TransportError, ApiError) as exc:  # no answer, or one too large
+                raise AuthError(f"{request.what}: {exc}") from exc
+            token, lifetime = self._read(request, response)
+            if self.on_fetch is not None:
+                self.on_fetch(key, self._clock.now() - started)
+            return f"Bearer {token}", lifetime
 
-    def _read_token(self, body: Any, what: str) -> tuple[str, float]:
+        return await self._cache.get(key, one, since=since)
+
+    def renewable(self, credential: Credential) -> bool:
+        """Can a refused credential be replaced by fetching again?"""
+        return credential.key not in self._fixed
+
+    def invalidate(self, credential: Credential) -> bool:
+        """Forget a refused token if it is still the current one."""
+        return self._cache.invalidate(credential)
+
+    def _read(self, request: TokenRequest, response: Response) -> tuple[str, float]:
+        if response.status not in (200, 201):
+            reason = _reason(response.body) or f"HTTP {response.status}"
+            tried = f" (after {response.attempts} attempts)" if response.attempts > 1 else ""
+            hint = (
+                "; the token endpoint failed, try again later"
+                if response.status >= 500 or response.status == 429
+                else "; check the credentials of that profile"
+            )
+            raise AuthError(
+                f"{request.what} answered {response.status}: {redaction.scrub(reason)}{tried}{hint}"
+            )
+        body = response.body
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
-            raise AuthError(f"{what} answered without an access_token")
+            raise AuthError(f"{request.what} answered without an access_token")
         token: str = body["access_token"]
+        redaction.register(token)
         expires_in = body.get("expires_in")
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
             return token, max(1.0, float(expires_in))
         exp = _jwt_exp(token)
         if exp is not None:
-            return token, max(1.0, exp - self._wall())
+            return token, max(1.0, exp - self._clock.wall())
         return token, DEFAULT_LIFETIME_S
-
-
-def _fresh(credential: Credential, now: float) -> bool:
-    return credential.refresh_at is None or now < credential.refresh_at
-
-
-def _valid(credential: Credential, now: float) -> bool:
-    return credential.expires_at is None or now < credential.expires_at
 
 
 def _jwt_exp(token: str) -> float | None:
@@ -310,5 +441,5 @@ def _reason(body: Any) -> str:
     for key in ("error_description", "detail", "error", "title", "message"):
         value = body.get(key)
         if isinstance(value, str) and value:
-            return value[:200]
+            return " ".join(value.split())[:200]
     return ""

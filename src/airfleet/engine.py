@@ -1,11 +1,36 @@
 """The engine: runs a plan's calls concurrently, within limits, one result each.
 
-Shape of a run::
+A run::
 
-    dispatcher ──(limit: live calls <= fleet max_in_flight)──► worker per call
-    worker: detect dialect (once per server) ─► conversation ─► requests
-    request: credential ─► limits.slot() ─► transport ─► retry / re-auth
-    worker ──Result──► sink ──► collector (in the worker's own step, in order finished)
+    workers (max_in_flight of them, in one anyio task group) take calls in plan order
+    call: dialect (declared, or detected once per server) -> conversation -> requests
+    request: _send -> _send_with_auth -> _send_once -> transport
+    result -> sink -> collector (in the worker's own step, in the order calls finish)
+
+A request is three layers, each one short function:
+
+* ``_send``: retries around the rest, as :class:`~airfleet.retry.RetryPolicy`
+  decides (transient or final, backoff, ``Retry-After``, attempts and total
+  time from the deployment's ``timeout_s`` and ``retries``);
+* ``_send_with_auth``: one exchange with a credential, and one more with a
+  fresh one when the server refuses it;
+* ``_send_once``: one exchange inside admission (the in-flight caps and the
+  rates). The credential is read after admission, immediately before the
+  bytes leave, so a call that queued behind a rate never sends a token that
+  expired or was replaced meanwhile. Waiting for a token fetch happens before
+  admission, holding nothing; a token fetch is admitted by rates alone, so it
+  never waits for a slot that the calls waiting for it hold.
+
+Token fetches and detection go through the same three layers, so they keep
+the same limits and retry policy, and every request a server sees is
+counted in the run's ``summary.requests``.
+
+Concurrency model: one event loop (aiohttp runs on asyncio; anyio provides
+the structure). Every task lives in the run's anyio task group: the
+workers, a call parked between the polls of ``--wait``, and the watcher of
+``stop``. Nothing outlives :meth:`Engine.run`. Shared state (limits, the
+token cache, detected dialects) is touched only between awaits, so it needs
+no locks beyond the token cache's single flight.
 
 Workers turn every expected failure into a result; an exception escaping a
 worker is a bug and cancels the run loudly.
@@ -13,45 +38,43 @@ worker is a bug and cancels the run loudly.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import functools
+import itertools
+import math
 import random
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 import anyio
+from anyio.abc import TaskGroup
 
 from airfleet import _gc, redaction
-from airfleet.auth import AuthManager, AuthScope, Credential
+from airfleet.auth import AuthScope, Credential, Credentials, TokenRequest
+from airfleet.clock import Clock, SystemClock
 from airfleet.dialects.base import Dialect
 from airfleet.dialects.detect import detect, dialect_named
 from airfleet.errors import AirfleetError, ApiError, AuthError, TransportError
 from airfleet.events import (
-    AttemptFailed,
+    AttemptFinished,
     CallFinished,
     CallStarted,
+    DialectDetected,
     Event,
     Listener,
+    ReAuthenticating,
     RunFinished,
     RunStarted,
     TokenFetched,
 )
-from airfleet.inventory import Deployment, Fleet
-from airfleet.limits import Limits, Slot
-from airfleet.plan import (
-    Answer,
-    Call,
-    Conversation,
-    Pause,
-    Plan,
-    Request,
-    Response,
-    Step,
-    Verdict,
-)
-from airfleet.results import Collector, Outcome, Result, Summary, new_result
-from airfleet.retry import RETRY_STATUSES, UNCERTAIN_STATUSES, RetryPolicy, parse_retry_after
+from airfleet.inventory import Deployment, Fleet, FleetLimits
+from airfleet.limits import Admission, Limits, Rates
+from airfleet.plan import Call, Plan
+from airfleet.protocol import Answer, Conversation, Pause, Request, Response, Step, Verdict
+from airfleet.results import Collector, Outcome, Result, Summary
+from airfleet.retry import UNCERTAIN_STATUSES, RetryPolicy
 from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Transport
 
 __all__ = ["Engine", "RunReport"]
@@ -68,27 +91,19 @@ class RunReport:
     results: tuple[Result, ...]
 
 
-class _Tally:
-    """Per-call counters, owned by one worker."""
-
-    __slots__ = ("last_status", "max_attempts", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.max_attempts = 0
-        self.last_status: int | None = None
-
-
 class Engine:
     """Runs plans against a fleet over one HTTP session.
 
-    Use as an async context manager; tokens and detected dialects are kept for
-    the engine's life, so a job of several plans fetches each token once.
+    Use as an async context manager. An engine lives for a process or a job:
+    tokens, detected dialects and listeners are kept across its runs, so a
+    job of several plans fetches each token once; limits belong to each run.
 
-    While a run is in flight, CPython's collector runs its youngest generation
-    every ``gc_threshold`` net new objects instead of every 700 (restored when
-    the last run ends; ``None`` leaves it alone): at 0 ms latency the default
-    walks every in-flight request's objects and costs a tenth of the run.
+    ``clock`` is the one time source of the engine, its limits, retries and
+    tokens (:class:`airfleet.testing.FakeClock` in tests). ``seed`` fixes the
+    retry jitter. ``gc_threshold``, when set, raises CPython's first
+    garbage-collection threshold to at least that while a run is in flight
+    (restored after): a process that owns its interpreter (the CLI does) may
+    ask for it; the library leaves its host's collector alone by default.
     """
 
     def __init__(
@@ -97,29 +112,25 @@ class Engine:
         *,
         transport: Transport | None = None,
         listeners: Sequence[Listener] = (),
-        clock: Callable[[], float] = time.monotonic,
-        sleep_between_retries: bool = True,
+        clock: Clock | None = None,
         seed: int | None = None,
         grace_s: float = DEFAULT_GRACE_S,
-        gc_threshold: int | None = _gc.DEFAULT_THRESHOLD,
+        gc_threshold: int | None = None,
     ) -> None:
         self.fleet = fleet
         self._owns_transport = transport is None
-        self._transport: Transport = transport or AiohttpTransport(
-            max_connections=max(fleet.limits.max_in_flight, 1) + 8
-        )
+        self._transport: Transport = transport or AiohttpTransport()
         self._listeners = list(listeners)
-        self._clock = clock
-        self._sleep_between_retries = sleep_between_retries
+        self._clock: Clock = clock or SystemClock()
         self._rng = random.Random(seed)
         self._grace_s = grace_s
         self._gc_threshold = gc_threshold
-        self._limits: Limits | None = None
-        self._auth: AuthManager | None = None
+        self._rates = Rates(self._clock)
+        self._credentials = Credentials(self._clock)
+        self._credentials.on_fetch = lambda key, took: self._emit(TokenFetched(key, took))
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
-        self._detect_locks: dict[str, anyio.Lock] = {}
-        self._policies: dict[int, RetryPolicy] = {}
-        self._routes: dict[str, _Route] = {}
+        self._detecting: dict[str, anyio.Lock] = {}
+        self._policies: dict[tuple[int, float], RetryPolicy] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -128,70 +139,17 @@ class Engine:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the transport if the engine made it."""
         if self._owns_transport:
             await self._transport.aclose()
 
     def subscribe(self, listener: Listener) -> None:
+        """Add a listener for every later event of this engine."""
         self._listeners.append(listener)
 
     def _emit(self, event: Event) -> None:
         for listener in self._listeners:
             listener(event)
-
-    @property
-    def limits(self) -> Limits:
-        # Built on first use (its semaphores bind to the loop that first waits).
-        if self._limits is None:
-            self._limits = Limits(self.fleet.limits)
-        return self._limits
-
-    @property
-    def auth(self) -> AuthManager:
-        if self._auth is None:
-            self._auth = AuthManager(
-                self._transport, clock=self._clock, gate=self.limits.fetch_slot, rng=self._rng
-            )
-            self._auth.on_fetch = lambda key, took: self._emit(TokenFetched(key, took))
-        return self._auth
-
-    # -- dialects ---------------------------------------------------------------
-
-    def known_version(self, deployment: Deployment) -> str | None:
-        """The Airflow version detection saw, if detection ran for this deployment."""
-        entry = self._dialects.get(deployment.url)
-        return entry[1] if isinstance(entry, tuple) else None
-
-    async def dialect_for(self, deployment: Deployment) -> Dialect:
-        """The deployment's dialect: declared, or detected once per server and cached."""
-        if deployment.api != "auto":
-            return dialect_named(deployment.api)
-        key = deployment.url
-        entry = self._dialects.get(key)
-        if entry is None:
-            lock = self._detect_locks.setdefault(key, anyio.Lock())
-            async with lock:
-                entry = self._dialects.get(key)
-                if entry is None:
-                    entry = await self._detect(deployment)
-                    self._dialects[key] = entry
-        if isinstance(entry, AirfleetError):
-            raise entry
-        return entry[0]
-
-    async def _detect(self, deployment: Deployment) -> tuple[Dialect, str | None] | AirfleetError:
-        conversation = detect()
-        tally = _Tally()
-        try:
-            request = next(conversation)
-            while True:
-                # Detection needs no credential and any dialect reads its answers.
-                response = await self._request(deployment, dialect_named("v2"), request, tally)
-                request = conversation.send(response)
-        except StopIteration as done:
-            result: tuple[Dialect, str | None] = done.value
-            return result
-        except AirfleetError as exc:
-            return exc
 
     # -- running plans ----------------------------------------------------------
 
@@ -199,34 +157,42 @@ class Engine:
         self,
         plan: Plan,
         *,
+        limits: FleetLimits | None = None,
         on_result: Callable[[Result], None] | None = None,
         stop: anyio.Event | None = None,
     ) -> RunReport:
         """Run every call of ``plan``; return when each has exactly one result.
 
-        ``stop`` set: no new call starts; calls in flight get ``grace_s`` to
-        finish, then are cancelled; every call not finished is ``skipped``.
+        ``limits``: the fleet-wide limits of this run (default: the fleet's).
+        ``on_result`` sees each result as it is recorded. ``stop`` set: no new
+        call starts; calls in flight get ``grace_s`` to finish, then are
+        cancelled; every call not finished is ``skipped``.
         """
         with _gc.first_threshold_at_least(self._gc_threshold):
-            return await self._run(plan, on_result, stop or anyio.Event())
+            run = _Run(Limits(limits or self.fleet.limits, rates=self._rates))
+            return await self._run(run, plan, on_result, stop or anyio.Event())
 
     async def _run(
-        self, plan: Plan, on_result: Callable[[Result], None] | None, stop: anyio.Event
+        self,
+        run: _Run,
+        plan: Plan,
+        on_result: Callable[[Result], None] | None,
+        stop: anyio.Event,
     ) -> RunReport:
         collector = Collector(plan.operation)
-        started = self._clock()
-        fetches_before = self.auth.fetches
-        # A detection that failed in an earlier plan (a 5xx, an outage) is
-        # cached for that plan only: the next step of a job tries again.
+        started = self._clock.now()
+        # A detection that failed in an earlier run (a 5xx, an outage) is
+        # kept for that run only: the next step of a job tries again.
         for url in [url for url, entry in self._dialects.items() if not isinstance(entry, tuple)]:
             del self._dialects[url]
         self._emit(RunStarted(plan.operation, len(plan)))
         sink = _Sink(collector, on_result, len(plan))
-        await self._dispatch(plan, sink, stop)
+        await self._dispatch(run, plan, sink, stop)
         sink.check()
         summary = collector.summary(
-            duration_s=self._clock() - started,
-            token_fetches=self.auth.fetches - fetches_before,
+            duration_s=self._clock.now() - started,
+            requests=run.requests,
+            token_fetches=run.token_answers,
             interrupted=stop.is_set(),
         )
         self._emit(
@@ -236,37 +202,37 @@ class Engine:
         )
         return RunReport(summary, tuple(collector.results))
 
-    async def _dispatch(self, plan: Plan, sink: _Sink, stop: anyio.Event) -> None:
-        # A fixed pool of max_in_flight workers pulls calls in plan order, so
-        # live calls never exceed the cap however large the plan, and no task
-        # is spawned per call. A call that pauses (--wait) is parked in a task
-        # of its own and its worker moves on.
-        pending = iter(enumerate(plan.calls))
-        count = max(1, min(self.fleet.limits.max_in_flight, len(plan)))
-        async with anyio.create_task_group() as watching:
-            with anyio.CancelScope() as workers_scope:
-                watching.start_soon(self._watch_stop, stop, workers_scope)
-                # The workers run in asyncio's own TaskGroup: a task starts
-                # there in 3.5 us against 16.6 in anyio's (its TaskHandle,
-                # CancelScope and Event per task), and a run of 1,000 calls
-                # starts 200. Cancelling workers_scope cancels this task; the
-                # TaskGroup then cancels every worker and waits for each to
-                # record its result, as anyio's would.
-                async with asyncio.TaskGroup() as workers:
-                    for _ in range(count):
-                        workers.create_task(self._worker(pending, sink, stop, workers))
-            watching.cancel_scope.cancel()
+    async def _dispatch(self, run: _Run, plan: Plan, sink: _Sink, stop: anyio.Event) -> None:
+        # A fixed pool of workers pulls calls, so live calls never exceed
+        # max_in_flight however large the plan, and no task is spawned per
+        # call. A call that pauses (--wait) is parked in a task of its own
+        # and its worker moves on.
+        pending = _round_robin(plan.calls)
+        count = max(1, min(run.limits.max_in_flight, len(plan)))
+        async with anyio.create_task_group() as outer:
+            run.spawn = outer.start_soon
+            outer.start_soon(self._watch_stop, stop, outer)
+            async with anyio.create_task_group() as workers:
+                for _ in range(count):
+                    workers.start_soon(self._worker, run, pending, sink, stop, workers)
+            outer.cancel_scope.cancel()  # the watcher: every call has its result
         # Calls never started (what the workers left in the iterator):
         # skipped, still exactly one result each.
         for index, call in pending:
             sink.deliver(index, call.skipped("not started: the run was interrupted"))
 
+    async def _watch_stop(self, stop: anyio.Event, outer: TaskGroup) -> None:
+        await stop.wait()
+        await anyio.sleep(self._grace_s)
+        outer.cancel_scope.cancel()
+
     async def _worker(
         self,
+        run: _Run,
         pending: Iterator[tuple[int, Call]],
         sink: _Sink,
         stop: anyio.Event,
-        group: asyncio.TaskGroup,
+        group: TaskGroup,
     ) -> None:
         # next() on the shared iterator never awaits, so no two workers take
         # the same call, and a call taken is started (and recorded) in the
@@ -279,87 +245,68 @@ class Engine:
             index, call = item
             if self._listeners:  # no event is built when nobody listens
                 self._emit(CallStarted(call))
-            await self._work(_Progress(index, call, self._clock()), sink, group)
-
-    async def _watch_stop(self, stop: anyio.Event, workers: anyio.CancelScope) -> None:
-        await stop.wait()
-        await anyio.sleep(self._grace_s)
-        workers.cancel()
+            await self._work(run, _Progress(index, call, self._clock.now()), sink, group)
 
     async def _work(
-        self,
-        progress: _Progress,
-        sink: _Sink,
-        group: asyncio.TaskGroup | None,
+        self, run: _Run, progress: _Progress, sink: _Sink, group: TaskGroup | None
     ) -> None:
         """Drive one call to its result; with ``group``, park it there if it pauses."""
-        call, tally = progress.call, progress
         try:
-            verdict = await self._converse(progress, sink, group)
+            verdict = await self._converse(run, progress, sink, group)
         except anyio.get_cancelled_exc_class():
             # No await here: the result is recorded even as the task is cancelled.
-            result = call.skipped("interrupted while in flight; its effect is unknown")
-            result = _with_counts(result, tally, self._clock() - progress.started)
-            sink.deliver(progress.index, result)
-            self._emit(CallFinished(call, result))
+            self._finish(progress, sink, Verdict(Outcome.SKIPPED, error=_INTERRUPTED))
             raise
-        if verdict is None:
-            return  # parked: a task of its own carries on
-        # One per call: every field, in field order (deployment, operation,
-        # target, outcome, status, attempts, latency_ms, error, data, requests).
-        result = new_result(
-            call.deployment.name,
-            call.operation,
-            call.target,
-            verdict.outcome,
-            verdict.status if verdict.status is not None else tally.last_status,
-            tally.max_attempts,
-            (self._clock() - progress.started) * 1000.0,
-            redaction.scrub(verdict.error) if verdict.error else None,
-            verdict.data,
-            tally.requests,
+        if verdict is not None:  # None: parked, a task of its own carries on
+            self._finish(progress, sink, verdict)
+
+    def _finish(self, progress: _Progress, sink: _Sink, verdict: Verdict) -> None:
+        call = progress.call
+        result = Result(
+            deployment=call.deployment.name,
+            operation=call.operation,
+            target=call.target,
+            outcome=verdict.outcome,
+            status=verdict.status if verdict.status is not None else progress.last_status,
+            attempts=progress.max_attempts,
+            latency_ms=(self._clock.now() - progress.started) * 1000.0,
+            error=redaction.scrub(verdict.error) if verdict.error else None,
+            data=verdict.data,
+            requests=progress.requests,
         )
         sink.deliver(progress.index, result)
         if self._listeners:
             self._emit(CallFinished(call, result))
 
     async def _converse(
-        self,
-        progress: _Progress,
-        sink: _Sink,
-        group: asyncio.TaskGroup | None,
+        self, run: _Run, progress: _Progress, sink: _Sink, group: TaskGroup | None
     ) -> Verdict | None:
         """Run the conversation; None when parked in ``group`` at a pause."""
-        call, tally = progress.call, progress
-        deployment = call.deployment
+        deployment = progress.call.deployment
         try:
-            if progress.conversation is None:
-                # A declared API needs no await (the common case at scale).
-                progress.dialect = (
-                    dialect_named(deployment.api)
-                    if deployment.api != "auto"
-                    else await self.dialect_for(deployment)
-                )
-                progress.conversation = call.spec.converse(progress.dialect)
+            route = progress.route
+            if route is None:
+                route = progress.route = await self._route(run, deployment)
+                progress.conversation = progress.call.spec.converse(route.dialect)
                 progress.step = next(progress.conversation)
-            conversation, dialect = progress.conversation, progress.dialect
-            assert dialect is not None  # noqa: S101 - set with the conversation
+            conversation = progress.conversation
+            assert conversation is not None  # noqa: S101 - made with the route
             while True:
                 step = progress.step
                 answer: Answer = None
                 failure: AirfleetError | None = None
                 try:
                     if isinstance(step, Request):
-                        answer = await self._request(deployment, dialect, step, tally)
+                        answer = await self._send(run, route, step, progress)
                     elif isinstance(step, Pause):
                         if group is not None:
                             # A waiting call gives its worker to calls with work to do.
-                            group.create_task(self._work(progress, sink, None))
+                            group.start_soon(self._work, run, progress, sink, None)
                             return None
-                        await anyio.sleep(step.seconds)
+                        await self._clock.sleep(step.seconds)
                     else:
                         assert step is not None  # noqa: S101 - set before the loop
-                        answer = await self._gather(deployment, dialect, step, tally)
+                        answer = await self._gather(run, route, step, progress)
                 except AirfleetError as exc:
                     failure = exc
                 progress.step = (
@@ -369,19 +316,18 @@ class Engine:
             verdict: Verdict = done.value
             return verdict
         except AirfleetError as exc:
-            status = getattr(exc, "status", None)
-            return Verdict(Outcome.FAILED, error=str(exc), status=status)
+            return Verdict(Outcome.FAILED, error=str(exc), status=getattr(exc, "status", None))
 
     async def _gather(
-        self, deployment: Deployment, dialect: Dialect, requests: tuple[Request, ...], tally: _Tally
+        self, run: _Run, route: _Route, requests: tuple[Request, ...], tally: _Tally
     ) -> tuple[Response, ...]:
-        """Send several requests at once (each under the limits); fail if any fails."""
+        """Send several requests at once (each admitted on its own); fail if any fails."""
         answers: list[Response | None] = [None] * len(requests)
         errors: list[AirfleetError] = []
 
         async def one(i: int, request: Request) -> None:
             try:
-                answers[i] = await self._request(deployment, dialect, request, tally)
+                answers[i] = await self._send(run, route, request, tally)
             except AirfleetError as exc:
                 errors.append(exc)
 
@@ -392,155 +338,375 @@ class Engine:
             raise errors[0]
         return tuple(a for a in answers if a is not None)
 
-    # -- one request, with auth, limits and retries -------------------------------
+    # -- routes and dialects ------------------------------------------------------
 
-    def _route(self, deployment: Deployment, dialect: Dialect) -> _Route:
-        """What every request to ``deployment`` in ``dialect`` shares, built once."""
-        route = self._routes.get(deployment.name)
-        if route is None or route.scope.dialect is not dialect:
-            profile = self.fleet.profile_for(deployment)
-            scope = AuthScope(deployment, profile, dialect)
-            policy = self._policies.get(deployment.retries)
-            if policy is None:
-                policy = self._policies[deployment.retries] = RetryPolicy(
-                    retries=deployment.retries
-                )
-            route = self._routes[deployment.name] = _Route(
-                scope,
-                policy,
-                # A credential's key is fixed by its scope, and so is the slot.
-                self.limits.slot(
-                    deployment,
-                    credential_key=AuthManager.key_for(scope),
-                    credential_rate=profile.max_per_second,
-                ),
+    async def _route(self, run: _Run, deployment: Deployment) -> _Route:
+        """Where the requests of a call to ``deployment`` go, and how."""
+        route = run.routes.get(deployment.name)
+        if route is not None:
+            return route
+        if deployment.api != "auto":
+            dialect = dialect_named(deployment.api)
+        else:
+            dialect = await self._dialect(run, deployment)
+        # Another call may have made it while this one waited for detection.
+        made = run.routes.get(deployment.name)
+        if made is None:
+            made = run.routes[deployment.name] = self._make_route(run, deployment, dialect)
+        return made
+
+    def _make_route(self, run: _Run, deployment: Deployment, dialect: Dialect) -> _Route:
+        profile = self.fleet.profile_for(deployment)
+        scope = AuthScope(deployment, profile, dialect)
+        key = self._credentials.key_for(scope)
+        return _Route(
+            deployment.name,
+            deployment.url,
+            dialect,
+            scope,
+            key,
+            self._credentials.fixed(scope),
+            self._policy(deployment.retries, deployment.timeout_s),
+            run.limits.admission(
+                deployment, credential_key=key, credential_rate=profile.max_per_second
+            ),
+            run.limits.admission(deployment),
+        )
+
+    def _policy(self, retries: int, timeout_s: float) -> RetryPolicy:
+        policy = self._policies.get((retries, timeout_s))
+        if policy is None:
+            policy = self._policies[retries, timeout_s] = RetryPolicy(
+                retries=retries, timeout_s=timeout_s
             )
-        return route
+        return policy
 
-    async def _request(
-        self, deployment: Deployment, dialect: Dialect, request: Request, tally: _Tally
-    ) -> Response:
-        route = self._route(deployment, dialect)
-        auth, clock, policy = self.auth, self._clock, route.policy
-        deadline = clock() + policy.total_s
-        url = deployment.url + request.path
+    def known_version(self, deployment: Deployment) -> str | None:
+        """The Airflow version detection saw, if detection ran for this deployment."""
+        entry = self._dialects.get(deployment.url)
+        return entry[1] if isinstance(entry, tuple) else None
+
+    async def _dialect(self, run: _Run, deployment: Deployment) -> Dialect:
+        """The deployment's dialect, detected once per server (single flight)."""
+        key = deployment.url
+        entry = self._dialects.get(key)
+        if entry is None:
+            async with self._detecting.setdefault(key, anyio.Lock()):
+                entry = self._dialects.get(key)
+                if entry is None:
+                    entry = self._dialects[key] = await self._detect(run, deployment)
+        if isinstance(entry, AirfleetError):
+            raise entry
+        return entry[0]
+
+    async def _detect(
+        self, run: _Run, deployment: Deployment
+    ) -> tuple[Dialect, str | None] | AirfleetError:
+        # Detection sends no credential, and either dialect reads its answers.
+        route = self._make_route(run, deployment, dialect_named("v2"))
+        conversation = detect()
+        try:
+            request = next(conversation)
+            while True:
+                response = await self._send(run, route, request, _Tally())
+                request = conversation.send(response)
+        except StopIteration as done:
+            found: tuple[Dialect, str | None] = done.value
+            self._emit(DialectDetected(deployment.name, found[0].name, found[1]))
+            return found
+        except AirfleetError as exc:
+            self._emit(DialectDetected(deployment.name, None, None, error=str(exc)))
+            return exc
+
+    # -- one request: retries, auth, admission -------------------------------------
+
+    async def _send(self, run: _Run, route: _Route, request: Request, tally: _Tally) -> Response:
+        """Retries around :meth:`_send_with_auth`, as the route's policy decides."""
+        policy, clock = route.policy, self._clock
+        started = clock.now()
         attempt = 0
-        retries_used = 0
-        reauthed = False
-        uncertain = False
+        acted = False  # an earlier attempt may have acted without our seeing its answer
         while True:
             attempt += 1
             if attempt > tally.max_attempts:
                 tally.max_attempts = attempt
-            credential: Credential | None = None
-            if request.auth:
-                try:
-                    credential = auth.ready(route.scope) or await auth.get(route.scope)
-                except AuthError as exc:
-                    if not uncertain:
-                        raise
-                    # An earlier attempt may have acted: the caller must know
-                    # that this request's effect is unknown, not merely that
-                    # auth failed.
-                    raise TransportError(f"{exc} (an earlier attempt got no answer)") from exc
+            response: Response | None = None
+            failure: TransportError | int
+            try:
+                response = await self._send_with_auth(run, route, request, tally, attempt)
+                failure = response.status
+            except TransportError as exc:
+                failure = exc
+            except AuthError as exc:
+                exc.may_have_acted = acted
+                raise
+            delay = None
+            if response is None or response.status >= 400:
+                delay = policy.delay(
+                    failure,
+                    attempt=attempt,
+                    elapsed_s=clock.now() - started,
+                    idempotent=request.idempotent,
+                    rng=self._rng,
+                    headers=response.headers if response is not None else None,
+                )
+            if self._listeners:
+                self._attempted(route, request, attempt, failure, delay)
+            if isinstance(failure, TransportError):
+                acted = acted or failure.may_have_acted
+                if delay is None:
+                    tried = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise type(failure)(
+                        f"{failure}{tried}", transient=failure.transient, may_have_acted=acted
+                    ) from failure
+            elif delay is None:
+                assert response is not None  # noqa: S101 - an int failure is an answer's status
+                return self._final(response, attempt, acted)
+            else:
+                acted = acted or failure in UNCERTAIN_STATUSES
+            await clock.sleep(delay)
+
+    @staticmethod
+    def _final(response: Response, attempt: int, acted: bool) -> Response:
+        """The answer the conversation gets: with its attempts, and never cut."""
+        response.attempts = attempt
+        response.uncertain_before = acted
+        if response.truncated:
+            raise ApiError(
+                response.status,
+                f"the answer is larger than {MAX_BODY_BYTES // 2**20} MiB; "
+                "airfleet stopped reading it",
+                body=response.text,
+                may_have_acted=True,
+            )
+        return response
+
+    async def _send_with_auth(
+        self, run: _Run, route: _Route, request: Request, tally: _Tally, attempt: int
+    ) -> Response:
+        """One exchange; if the server refuses its credential, one more with a fresh one."""
+        response, credential = await self._send_once(run, route, request, tally)
+        scope = route.scope
+        if (
+            credential is None
+            or scope is None
+            or response.status < 400
+            or not route.dialect.is_auth_failure(response)
+        ):
+            return response
+        refusal = f"HTTP {response.status}: {route.dialect.error_message(response)}"
+        if self._credentials.renewable(credential):
+            self._credentials.invalidate(credential)
+            if self._listeners:
+                self._attempted(route, request, attempt, response.status, 0.0, "credential refused")
+            self._emit(ReAuthenticating(route.name, credential.key, response.status))
+            response, credential = await self._send_once(
+                run, route, request, tally, refused_at=response.at
+            )
+            if not route.dialect.is_auth_failure(response):
+                return response
+            refusal = f"HTTP {response.status}: {route.dialect.error_message(response)}"
+        raise AuthError(
+            f"{route.name} refused auth profile {scope.profile.name!r} ({refusal}); "
+            "check its credentials and the user's permissions",
+            status=response.status,
+        )
+
+    async def _send_once(
+        self,
+        run: _Run,
+        route: _Route,
+        request: Request,
+        tally: _Tally,
+        *,
+        refused_at: float | None = None,
+    ) -> tuple[Response, Credential | None]:
+        """One exchange inside admission; the credential is read after admission."""
+        credentials = self._credentials
+        credential: Credential | None = None
+        # After a refusal, only a token fetched since: one fetched just
+        # before a revocation may be revoked too.
+        since = refused_at if refused_at is not None else -math.inf
+        scope = route.scope if request.auth else None
+        if scope is None:
+            admission = route.open_admission
+        else:
+            admission = route.admission
+            credential = route.fixed
+            if credential is None and credentials.ready(route.key, since) is None:
+                # Before admission, holding nothing: the fetch may need the
+                # very rates and caps this call would otherwise hold.
+                await self._token(run, scope, since)
+        if not admission.enter_now():
+            await admission.enter()
+        try:
+            if scope is not None and credential is None:
+                credential = credentials.usable(route.key, since)
+                if credential is None:
+                    # It expired or was refused while this call queued, and
+                    # nobody refreshed it: fetch, then pace again, so the
+                    # late departure does not crowd the calls behind.
+                    credential = await self._token(run, scope, since)
+                    await admission.pace()
+                elif credentials.due(credential):
+                    # Good to send, but due: replace it behind this call's
+                    # back, so the calls queued behind it never find it gone.
+                    run.spawn(self._refresh, run, scope)
             http = HttpRequest(
                 request.method,
-                url,
+                route.base_url + request.path,
                 request.params,
                 credential.headers if credential is not None else _NO_HEADERS,
                 request.json,
-                deployment.timeout_s,
+                route.policy.timeout_s,
             )
-            failure: TransportError | None = None
-            # A request without a credential (detection, a login) is held by
-            # the deployment's and the fleet's limits only.
-            slot = route.slot if credential is not None else self.limits.slot(deployment)
-            if not slot.enter_now():
-                await slot.enter()
+            run.requests += 1
             tally.requests += 1
-            try:
-                raw = await self._transport.send(http)
-            except TransportError as exc:
-                failure = exc
-            finally:
-                slot.leave()
-            if failure is not None:
-                uncertain = True
-                if not self._may_retry(request, retries_used, policy, deadline):
-                    raise type(failure)(f"{failure} (after {attempt} attempts)") from failure
-                retries_used += 1
-                await self._backoff(deployment, request, attempt, str(failure), policy, None)
-                continue
-            status = tally.last_status = raw.status
-            response = Response(
-                status, raw.json(), raw.text, attempt, uncertain, clock(), raw.headers
+            raw = await self._transport.send(http)
+        finally:
+            admission.leave()
+        tally.last_status = raw.status
+        tally.answers += 1
+        response = Response(
+            raw.status,
+            raw.json(),
+            raw.text,
+            1,
+            False,
+            self._clock.now(),
+            raw.headers,
+            raw.truncated,
+        )
+        return response, credential
+
+    async def _token(self, run: _Run, scope: AuthScope, since: float) -> Credential:
+        return await self._credentials.fetched(scope, run.fetcher(self), since=since)
+
+    async def _refresh(self, run: _Run, scope: AuthScope) -> None:
+        # A failure here is met again, and reported, by the calls that need
+        # the token once the current one has run out.
+        with contextlib.suppress(AirfleetError):
+            await self._token(run, scope, -math.inf)
+
+    async def _fetch_token(self, run: _Run, request: TokenRequest) -> Response:
+        """A token request, through the same layers as any other (no credential)."""
+        route = run.token_routes.get(request.url)
+        if route is None:
+            deployment = request.deployment
+            admission = run.limits.token_admission(deployment)
+            route = run.token_routes[request.url] = _Route(
+                deployment.name if deployment is not None else "",
+                request.url,
+                dialect_named("v2"),
+                None,
+                "",
+                None,
+                request.policy,
+                admission,
+                admission,
             )
-            if status < 400 and not raw.truncated:
-                return response  # the common case: nothing below applies
-            if credential is not None and dialect.is_auth_failure(response):
-                # One fresh credential, one more try; a refused fresh one is final.
-                if not reauthed and self.auth.refreshable(credential):
-                    reauthed = True
-                    self.auth.invalidate(credential)
-                    continue
-                raise AuthError(
-                    f"{deployment.name} refused auth profile {route.scope.profile.name!r} "
-                    f"(HTTP {raw.status}: {dialect.error_message(response)}); "
-                    "check its credentials and the user's permissions",
-                    status=raw.status,
-                )
-            if status in RETRY_STATUSES and self._may_retry(
-                request, retries_used, policy, deadline
-            ):
-                if raw.status in UNCERTAIN_STATUSES:
-                    uncertain = True
-                retries_used += 1
-                retry_after = parse_retry_after(raw.headers.get("retry-after"))
-                reason = f"HTTP {raw.status}"
-                await self._backoff(deployment, request, attempt, reason, policy, retry_after)
-                continue
-            if raw.truncated:
-                raise ApiError(
-                    raw.status,
-                    f"the answer is larger than {MAX_BODY_BYTES // 2**20} MiB; "
-                    "airfleet stopped reading it",
-                    body=raw.text,
-                )
-            return response
+        token_request = Request("POST", "", json=dict(request.body), auth=False)
+        tally = _Tally()
+        try:
+            return await self._send(run, route, token_request, tally)
+        finally:
+            run.token_answers += tally.answers
 
-    def _may_retry(
-        self, request: Request, retries_used: int, policy: RetryPolicy, deadline: float
-    ) -> bool:
-        return request.idempotent and retries_used < policy.retries and self._clock() < deadline
-
-    async def _backoff(
+    def _attempted(
         self,
-        deployment: Deployment,
+        route: _Route,
         request: Request,
         attempt: int,
-        reason: str,
-        policy: RetryPolicy,
-        retry_after: float | None,
+        failure: TransportError | int,
+        delay: float | None,
+        reason: str | None = None,
     ) -> None:
-        delay = policy.delay(attempt, self._rng, retry_after=retry_after)
-        self._emit_retry(deployment, request, attempt, reason, delay)
-        if self._sleep_between_retries:
-            await anyio.sleep(delay)
-
-    def _emit_retry(
-        self, deployment: Deployment, request: Request, attempt: int, reason: str, delay: float
-    ) -> None:
+        """Tell the listeners how one attempt ended (an answer's status, or no answer)."""
+        status = failure if isinstance(failure, int) else None
+        if reason is None and not isinstance(failure, int):
+            reason = str(failure)
+        path = request.path or urlsplit(route.base_url).path
         self._emit(
-            AttemptFailed(deployment.name, request.method, request.path, attempt, reason, delay)
+            AttemptFinished(
+                route.name or None, request.method, path, attempt, status, reason, delay
+            )
         )
+
+
+_INTERRUPTED = "interrupted while in flight; its effect is unknown"
+
+
+def _no_task(*_: object) -> None:
+    """Outside a run's task group nothing is started in the background."""
+
+
+def _round_robin(calls: Sequence[Call]) -> Iterator[tuple[int, Call]]:
+    """The calls, with their plan indexes, one deployment after another.
+
+    In plan order, the 20 calls of one deployment would come first: every
+    worker would wait on that deployment's caps and rate while the others
+    sit idle. Taken round-robin across deployments (plan order within each),
+    each deployment's queue holds only its share of the workers.
+    """
+    by_deployment: dict[str, list[int]] = {}
+    for index, call in enumerate(calls):
+        by_deployment.setdefault(call.deployment.name, []).append(index)
+    if len(by_deployment) == len(calls):
+        return enumerate(calls)  # one call per deployment: plan order is fair
+    rounds = itertools.zip_longest(*by_deployment.values())
+    return ((i, calls[i]) for turn in rounds for i in turn if i is not None)
+
+
+class _Run:
+    """What belongs to one run: its limits, routes and request count."""
+
+    __slots__ = (
+        "_fetcher",
+        "limits",
+        "requests",
+        "routes",
+        "spawn",
+        "token_answers",
+        "token_routes",
+    )
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.spawn: Callable[..., object] = _no_task  # the run's task group, once it runs
+        self.requests = 0  # every request sent: calls', detection's and token fetches'
+        self.token_answers = 0  # answers from token endpoints, failures included
+        self.routes: dict[str, _Route] = {}
+        self.token_routes: dict[str, _Route] = {}
+        self._fetcher: Callable[[TokenRequest], Awaitable[Response]] | None = None
+
+    def fetcher(self, engine: Engine) -> Callable[[TokenRequest], Awaitable[Response]]:
+        """The engine's token fetch, bound to this run's limits and count."""
+        if self._fetcher is None:
+            self._fetcher = functools.partial(engine._fetch_token, self)
+        return self._fetcher
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What every request to one deployment in one run shares, built once."""
+
+    name: str
+    base_url: str
+    dialect: Dialect
+    scope: AuthScope | None  # None for a token request
+    key: str  # the credential's cache key
+    fixed: Credential | None  # the credential, when it needs no fetch
+    policy: RetryPolicy
+    admission: Admission  # for a request that carries the credential
+    open_admission: Admission  # for one that carries none (detection, health)
 
 
 class _Sink:
     """Where a worker hands its call's one result: to the collector, at once.
 
     No queue and no collector task: the run is one event loop, so a result is
-    collected (and ``on_result`` called) in the step that made it, which costs
-    less than waking another task, and no result can be left queued.
+    collected (and ``on_result`` called) in the step that made it, and no
+    result can be left queued.
     """
 
     __slots__ = ("_collector", "_on_result", "_seen")
@@ -550,8 +716,7 @@ class _Sink:
     ) -> None:
         self._collector = collector
         self._on_result = on_result
-        # One flag per planned call: no hashing, and no 10,000 int objects kept.
-        self._seen = bytearray(calls)
+        self._seen = bytearray(calls)  # one flag per planned call
 
     def deliver(self, index: int, result: Result) -> None:
         if self._seen[index]:
@@ -568,44 +733,28 @@ class _Sink:
             raise RuntimeError(f"bug: {missing} planned calls have no result")
 
 
-@dataclass(slots=True)
-class _Route:
-    """A deployment's auth scope, retry policy and limit slot, for one dialect."""
+class _Tally:
+    """Per-call request counters, owned by one worker."""
 
-    scope: AuthScope
-    policy: RetryPolicy
-    slot: Slot  # for a request that carries the credential
+    __slots__ = ("answers", "last_status", "max_attempts", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.answers = 0
+        self.max_attempts = 0
+        self.last_status: int | None = None
 
 
 class _Progress(_Tally):
-    """Where one call stands (and its counters): its conversation survives a
-    move to a parked task. A plain class: one is made per call."""
+    """Where one call stands, and its counters: it survives a move to a parked task."""
 
-    __slots__ = ("call", "conversation", "dialect", "index", "started", "step")
+    __slots__ = ("call", "conversation", "index", "route", "started", "step")
 
     def __init__(self, index: int, call: Call, started: float) -> None:
-        # _Tally's fields, set here rather than through super(): one is made per call.
-        self.requests = 0
-        self.max_attempts = 0
-        self.last_status = None
+        super().__init__()
         self.index = index
         self.call = call
         self.started = started
-        self.dialect: Dialect | None = None
+        self.route: _Route | None = None
         self.conversation: Conversation | None = None
         self.step: Step | None = None
-
-
-def _with_counts(result: Result, tally: _Tally, elapsed_s: float) -> Result:
-    return Result(
-        deployment=result.deployment,
-        operation=result.operation,
-        target=result.target,
-        outcome=result.outcome,
-        status=tally.last_status,
-        attempts=tally.max_attempts,
-        latency_ms=elapsed_s * 1000.0,
-        error=result.error,
-        data=result.data,
-        requests=tally.requests,
-    )

@@ -13,11 +13,13 @@ from airfleet.plan import Call
 from airfleet.results import Result
 
 __all__ = [
-    "AttemptFailed",
+    "AttemptFinished",
     "CallFinished",
     "CallStarted",
+    "DialectDetected",
     "Event",
     "Listener",
+    "ReAuthenticating",
     "RunFinished",
     "RunStarted",
     "TokenFetched",
@@ -36,15 +38,46 @@ class CallStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptFailed:
-    """One request attempt failed and will be retried after ``delay_s``."""
+class AttemptFinished:
+    """One attempt of one request ended (every request the servers see, token
+    fetches and detection included).
 
-    deployment: str
+    ``status`` is the answer's, or None when there was none (``reason`` says
+    why); ``delay_s`` is the wait before the next attempt, None when the
+    request is not retried. ``deployment`` is None for a token service's
+    request, and ``path`` never holds a query string or a secret.
+    """
+
+    deployment: str | None
     method: str
     path: str
     attempt: int
-    reason: str
-    delay_s: float
+    status: int | None
+    reason: str | None
+    delay_s: float | None
+
+    @property
+    def retrying(self) -> bool:
+        return self.delay_s is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ReAuthenticating:
+    """``deployment`` refused credential ``key`` (HTTP ``status``): one more try, fresh."""
+
+    deployment: str
+    key: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialectDetected:
+    """Detection settled which API ``deployment`` speaks (``error`` if it could not)."""
+
+    deployment: str
+    api: str | None
+    version: str | None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,5 +103,14 @@ class RunFinished:
     duration_s: float
 
 
-Event = RunStarted | CallStarted | AttemptFailed | CallFinished | TokenFetched | RunFinished
+Event = (
+    RunStarted
+    | CallStarted
+    | AttemptFinished
+    | ReAuthenticating
+    | DialectDetected
+    | CallFinished
+    | TokenFetched
+    | RunFinished
+)
 Listener = Callable[[Event], None]

@@ -1,33 +1,40 @@
-"""Limits: fleet-wide, per-deployment and per-credential, all enforced together.
+"""Admission: fleet-wide, per-deployment and per-credential limits, taken together.
 
-Concurrency caps are :class:`Capacity` s, counting semaphores on asyncio
-futures: this is the hot path of every request. Per acquire+release an anyio
-``CapacityLimiter`` costs 7.7 us, an anyio ``Semaphore(fast_acquire=True)``
-1.2 us, an ``asyncio.Semaphore`` 0.65-1 us (a coroutine and a generator per
-acquire, even when free) and a free :class:`Capacity` 0.2 us, with nothing
-allocated. The engine runs on asyncio only (aiohttp), and anyio cancel scopes
-cancel an asyncio waiter like any other.
+A request is *admitted* by its route's :class:`Admission`: the deployment's
+and the fleet's in-flight caps for as long as it is in flight, then every
+rate that applies to it (its deployment's, its credential's, the fleet's) at
+the moment it leaves. ``enter_now()`` is the fast path that takes them all
+without awaiting when they are free; ``await enter()`` waits in line.
 
-Rates are :class:`Pacer` s that space requests evenly, ``(1 + RATE_MARGIN) /
-rate`` apart, so no 1 s window ever holds more than the configured figure (a
-bucket of ``rate`` would allow a burst of ``rate`` at the edge of two windows,
-twice the limit). Several rates apply to one request (its deployment's, its
-credential's, the fleet's); it must satisfy all of them *at the moment it
-leaves*:
+In-flight caps are :class:`Capacity` counters on asyncio futures: the
+uncontended take neither awaits nor allocates, which an anyio
+``CapacityLimiter`` does (benchmarks/README.md has the figures). The engine
+runs on asyncio only (aiohttp), and anyio's cancel scopes cancel these
+waiters like any other.
 
-* The widest rate (the last one taken) keeps a fixed schedule: each request
-  books the next free slot and sleeps until it. A waiter the event loop wakes
-  late does not push every later slot back, so a busy loop still delivers the
-  configured rate (aiolimiter re-measures from each late wake-up and fell to
-  0.85 of a 400/s rate here), and a guard over the real departures of the
-  last second keeps catching-up from ever exceeding it.
+Rates are :class:`Pacer` s: GCRA (the generic cell rate algorithm) with no
+burst tolerance. Each keeps a theoretical arrival time, ``next_at``; a request
+may leave at it or later, and moves it one emission interval,
+``(1 + RATE_MARGIN) / rate``, past its own departure. So requests are spaced
+evenly rather than let through in bursts: a bucket of ``rate`` would allow
+``2 * rate`` across the edge of two windows, as a server measures them.
+
+* The widest rate (the last one taken) books the next slot of a fixed
+  schedule and sleeps until it: a waiter the loop wakes late does not push
+  every later slot back, so a busy loop still delivers the configured rate
+  (aiolimiter re-measures from each late wake-up and under-delivers). A
+  guard over the real departures of the last window keeps catching up from
+  ever exceeding it.
 * Each narrower rate is held, under a lock, while its request waits for the
-  wider ones, and its spacing runs from the request's real departure. Taking
-  a narrow token early and then queueing for the fleet-wide rate would let a
+  wider ones, and its interval runs from the real departure: taking a narrow
+  slot early and then queueing for the fleet-wide rate would let a
   deployment's queued requests leave together.
 
-Pacers keep no event-loop state (``loop.time()`` is read when used), so they
-are safe to create anywhere and to reuse across runs.
+Caps belong to one run (``Engine.run(plan, limits=...)``). Rates are kept
+across runs in a :class:`Rates` book owned by the engine: what a server
+measures is departures in time, and a run that starts right after another
+must not crowd the window the last one filled. Everything here reads time
+from the engine's :class:`~airfleet.clock.Clock`.
 """
 
 from __future__ import annotations
@@ -38,9 +45,10 @@ import math
 from collections import deque
 from types import TracebackType
 
+from airfleet.clock import Clock
 from airfleet.inventory import Deployment, FleetLimits
 
-__all__ = ["Capacity", "Limits", "Pacer", "Slot"]
+__all__ = ["Admission", "Capacity", "Limits", "Pacer", "Rates"]
 
 # Each rate spaces requests a little wider than 1/rate. A request spends a
 # variable few milliseconds between leaving the limiter and reaching the
@@ -49,7 +57,7 @@ __all__ = ["Capacity", "Limits", "Pacer", "Slot"]
 RATE_MARGIN = 0.03
 # The guard's window: no more than floor(rate) departures within it.
 WINDOW_S = 1.0 + RATE_MARGIN
-# A capacity no scope reaches: for a slot that has no deployment cap.
+# A capacity no scope reaches: for an admission without in-flight caps.
 _UNCAPPED = 1 << 30
 _NEVER = -math.inf
 
@@ -109,91 +117,82 @@ class Capacity:
 
 
 class Pacer:
-    """One rate: requests leave at least ``(1 + RATE_MARGIN) / per_second`` apart."""
+    """One rate (GCRA): requests leave at least ``(1 + RATE_MARGIN) / per_second`` apart."""
 
-    __slots__ = ("_departures", "_lock", "_most", "interval", "next_at", "per_second")
+    __slots__ = ("_clock", "_departures", "_lock", "_most", "interval", "next_at", "per_second")
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(self, per_second: float, *, clock: Clock) -> None:
         if not per_second > 0:
             raise ValueError("a rate must be > 0 per second")
         self.per_second = per_second
         self.interval = (1.0 + RATE_MARGIN) / per_second
-        self.next_at = _NEVER  # the earliest time the next request may leave
+        self.next_at = _NEVER  # the theoretical arrival time: the earliest next departure
+        self._clock = clock
         self._most = int(per_second) or 1  # floor, and at least one
-        # Made on a second booking within the window (see _recent): most
-        # fleet-wide calls book a deployment's rate once, and a deque is 624
-        # bytes (6 MB at 10,000 deployments; 1 us of a cold call's 26).
-        self._departures: deque[float] | None = None
+        # The real departures within the last window (the guard).
+        self._departures: deque[float] = deque()
         self._lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         return f"Pacer({self.per_second:g}/s)"
 
-    def book_now(self) -> bool:
-        """Take the schedule's slot if it is free now: what :meth:`book` does
-        when it need not sleep, with no coroutine. False, and nothing taken,
-        when the request would have to wait."""
-        now = asyncio.get_running_loop().time()
-        if self.next_at > now:
-            return False
-        if self._departures is None and self.next_at - self.interval <= now - WINDOW_S:
-            # Left at most once, outside the window: nothing to count.
-            self.next_at = now + self.interval
-            return True
-        departures = self._recent()
-        while departures and departures[0] <= now - WINDOW_S:
+    def at_rate(self, per_second: float) -> Pacer:
+        """This pacer, or one at another rate that carries its recent departures on."""
+        if per_second == self.per_second:
+            return self
+        other = Pacer(per_second, clock=self._clock)
+        other._departures = self._departures
+        if self._departures:
+            other.next_at = self._departures[-1] + other.interval
+        return other
+
+    def _forget_before(self, now: float) -> deque[float]:
+        # One expression, here and where book() sleeps, so a departure is
+        # forgotten exactly when the sleep for it ends (no float gap to spin in).
+        departures = self._departures
+        while departures and departures[0] + WINDOW_S <= now:
             departures.popleft()
-        if len(departures) >= self._most:
+        return departures
+
+    def book_now(self) -> bool:
+        """Leave now if the schedule and the guard allow it: :meth:`book` without
+        a coroutine. False, and nothing taken, when the request would wait."""
+        now = self._clock.now()
+        if self.next_at > now or len(self._forget_before(now)) >= self._most:
             return False
         self.next_at = now + self.interval
-        departures.append(now)
+        self._departures.append(now)
         return True
 
     async def book(self) -> None:
         """Take the next slot on the schedule and sleep until it (the widest rate)."""
-        departures = self._recent()  # before next_at moves
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        clock = self._clock
+        now = clock.now()
         slot = self.next_at if self.next_at > now else now
         self.next_at = slot + self.interval
         if slot > now:
-            await asyncio.sleep(slot - now)
-            now = loop.time()
+            await clock.sleep(slot - now)
+            now = max(clock.now(), slot)
         # Catching up after a late wake-up must not crowd the window.
-        while departures and departures[0] <= now - WINDOW_S:
-            departures.popleft()
+        departures = self._forget_before(now)
         while len(departures) >= self._most:
-            await asyncio.sleep(departures[0] + WINDOW_S - now)
-            now = loop.time()
-            while departures and departures[0] <= now - WINDOW_S:
-                departures.popleft()
+            until = departures[0] + WINDOW_S
+            await clock.sleep(until - now)
+            now = max(clock.now(), until)
+            departures = self._forget_before(now)
         departures.append(now)
-
-    def _recent(self) -> deque[float]:
-        """The departures the window counts, made when first needed.
-
-        Until then the pacer has left at most once, at ``next_at - interval``:
-        book_now() and hold() set ``next_at`` from the real departure, so that
-        time is exact (book() always records in the deque).
-        """
-        departures = self._departures
-        if departures is None:
-            departures = self._departures = deque()
-            if self.next_at != _NEVER:
-                departures.append(self.next_at - self.interval)
-        return departures
 
     async def hold(self, wider: tuple[Pacer, ...]) -> None:
         """Wait for this rate, then for every wider one, and count from the departure."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            wait = self.next_at - loop.time()
+            clock = self._clock
+            wait = self.next_at - clock.now()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await clock.sleep(wait)
             await _through(wider)
-            self.next_at = loop.time() + self.interval
+            self.next_at = clock.now() + self.interval
 
 
 async def _through(pacers: tuple[Pacer, ...]) -> None:
@@ -204,108 +203,119 @@ async def _through(pacers: tuple[Pacer, ...]) -> None:
         await pacers[0].hold(pacers[1:])
 
 
-def _pacer(per_second: float | None) -> Pacer | None:
-    """A scope's rate, or None when it has none."""
-    return None if per_second is None else Pacer(per_second)
+class Rates:
+    """The engine's rates, by scope (the fleet, a deployment, a credential), across runs."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._pacers: dict[str, Pacer] = {}
+
+    def pacer(self, scope: str, per_second: float | None) -> Pacer | None:
+        """The scope's pacer at ``per_second`` (None: the scope has no rate)."""
+        if per_second is None:
+            return None
+        known = self._pacers.get(scope)
+        if known is None:
+            known = self._pacers[scope] = Pacer(per_second, clock=self._clock)
+        elif known.per_second != per_second:
+            known = self._pacers[scope] = known.at_rate(per_second)
+        return known
 
 
 class Limits:
-    """Every limit of one engine, keyed by deployment and credential.
+    """Every limit of one run, keyed by deployment and credential.
 
-    ``slot(deployment, credential_key, credential_rate)`` is the one way in:
-    it takes the deployment's and the fleet's capacity, then the rates from
-    the narrowest to the widest, so the fleet-wide rate, the busiest shared
-    one, is taken last and spaced exactly.
+    :meth:`admission` is the one way in for a request: the deployment's and
+    the fleet's caps, then the rates from the narrowest to the widest, so the
+    fleet-wide rate, the busiest shared one, is taken last and spaced exactly.
     """
 
-    def __init__(self, fleet: FleetLimits) -> None:
+    def __init__(self, fleet: FleetLimits, *, rates: Rates) -> None:
+        self._rates = rates
+        self.max_in_flight = fleet.max_in_flight
         self._fleet_cap = Capacity(fleet.max_in_flight)
-        self._fleet_rate = _pacer(fleet.max_per_second)
+        self._fleet_rate = rates.pacer("fleet", fleet.max_per_second)
+        self._uncapped = Capacity(_UNCAPPED)
         self._dep_caps: dict[str, Capacity] = {}
         self._dep_rates: dict[str, Pacer | None] = {}
         self._cred_rates: dict[str, Pacer | None] = {}
-        # A slot holds no per-request state, so one serves every request of a
-        # deployment and credential: no allocation on the hot path.
-        self._slots: dict[tuple[str, str | None, float | None], Slot] = {}
-        self._token_service_slot: Slot | None = None
+        # An admission holds no per-request state, so one serves every request
+        # of a deployment and credential.
+        self._admissions: dict[tuple[str | None, str | None, bool], Admission] = {}
 
     def _deployment(self, deployment: Deployment) -> tuple[Capacity, Pacer | None]:
         cap = self._dep_caps.get(deployment.name)
         if cap is None:
             cap = self._dep_caps[deployment.name] = Capacity(deployment.max_in_flight)
-            self._dep_rates[deployment.name] = _pacer(deployment.max_per_second)
+            self._dep_rates[deployment.name] = self._rates.pacer(
+                f"deployment {deployment.name}", deployment.max_per_second
+            )
         return cap, self._dep_rates[deployment.name]
 
     def _credential(self, key: str | None, per_second: float | None) -> Pacer | None:
         if key is None or per_second is None:
             return None
         if key not in self._cred_rates:
-            self._cred_rates[key] = _pacer(per_second)
+            self._cred_rates[key] = self._rates.pacer(f"credential {key}", per_second)
         return self._cred_rates[key]
 
-    def _pacers(self, deployment: Pacer | None, credential: Pacer | None) -> tuple[Pacer, ...]:
-        # Narrowest first. Made once per deployment, so without a comprehension
-        # (a Pacer is always true).
-        return tuple(filter(None, (deployment, credential, self._fleet_rate)))
-
-    def slot(
+    def admission(
         self,
         deployment: Deployment,
         *,
         credential_key: str | None = None,
         credential_rate: float | None = None,
-    ) -> Slot:
-        """One request's place: in-flight caps for its duration, rates at entry.
+    ) -> Admission:
+        """A request's admission to ``deployment``, with its credential's rate if any."""
+        key = (deployment.name, credential_key if credential_rate else None, True)
+        admission = self._admissions.get(key)
+        if admission is None:
+            cap, rate = self._deployment(deployment)
+            credential = self._credential(credential_key, credential_rate)
+            pacers = tuple(p for p in (rate, credential, self._fleet_rate) if p is not None)
+            admission = self._admissions[key] = Admission(cap, self._fleet_cap, pacers)
+        return admission
 
-        ``async with limits.slot(deployment, ...):`` around the send.
+    def token_admission(self, deployment: Deployment | None) -> Admission:
+        """A token fetch's admission: rates only.
+
+        A fetch is a request the server counts, so it keeps the rates: the
+        deployment's for an Airflow 3 JWT (its own server answers it), the
+        fleet's always. It takes no in-flight cap: the calls waiting for the
+        token may hold them all, and a fetch is single-flight per credential
+        anyway.
         """
-        key = (deployment.name, credential_key, credential_rate)
-        slot = self._slots.get(key)
-        if slot is None:
-            dep_cap, dep_rate = self._deployment(deployment)
-            pacers = self._pacers(dep_rate, self._credential(credential_key, credential_rate))
-            slot = self._slots[key] = Slot(dep_cap, self._fleet_cap, pacers)
-        return slot
-
-    def fetch_slot(self, deployment: Deployment | None) -> Slot:
-        """A token fetch's place: it is a request the server counts.
-
-        An Airflow 3 JWT comes from the deployment's own server, so its caps
-        and rates hold it like any other request; a shared token service
-        (``deployment`` None) is held to the fleet-wide ones.
-        """
-        if deployment is not None:
-            return self.slot(deployment)
-        if self._token_service_slot is None:
-            pacers = self._pacers(None, None)
-            self._token_service_slot = Slot(Capacity(_UNCAPPED), self._fleet_cap, pacers)
-        return self._token_service_slot
+        key = (deployment.name if deployment is not None else None, None, False)
+        admission = self._admissions.get(key)
+        if admission is None:
+            rate = self._deployment(deployment)[1] if deployment is not None else None
+            pacers = tuple(p for p in (rate, self._fleet_rate) if p is not None)
+            admission = self._admissions[key] = Admission(self._uncapped, self._uncapped, pacers)
+        return admission
 
 
-class Slot:
-    """A request's place under :meth:`Limits.slot`: ``async with slot:``, or on
+class Admission:
+    """A request's place under :class:`Limits`: ``async with admission:``, or on
     the engine's hot path ``enter_now()`` / ``await enter()`` then ``leave()``,
     which spares two coroutines per request when nothing has to wait."""
 
     __slots__ = ("_deployment_cap", "_fleet_cap", "_pacers")
 
     def __init__(
-        self,
-        deployment_cap: Capacity,
-        fleet_cap: Capacity,
-        pacers: tuple[Pacer, ...],
+        self, deployment_cap: Capacity, fleet_cap: Capacity, pacers: tuple[Pacer, ...]
     ) -> None:
         self._deployment_cap = deployment_cap
         self._fleet_cap = fleet_cap
         self._pacers = pacers
 
+    def __repr__(self) -> str:
+        return f"Admission({self._deployment_cap!r}, fleet {self._fleet_cap!r}, {self._pacers!r})"
+
     def enter_now(self) -> bool:
         """Take both caps and the rate without waiting, when all are free now.
 
-        The hot path of every request that need not wait: no coroutine is
-        made. A single rate (a deployment's, the default) is taken here too;
-        several are held in order by :meth:`enter`. On False nothing is held;
-        ``await enter()`` instead.
+        A single rate (a deployment's, the default) is taken here too; several
+        are held in order by :meth:`enter`. On False nothing is held.
         """
         pacers = self._pacers
         if len(pacers) > 1 or not self._deployment_cap.try_take():
@@ -329,13 +339,17 @@ class Slot:
         except BaseException:
             deployment_cap.give()
             raise
+        try:
+            await self.pace()
+        except BaseException:
+            self.leave()
+            raise
+
+    async def pace(self) -> None:
+        """Pass every rate again (caps held): for a request that waited for a
+        token after it was admitted, so its late departure does not crowd."""
         if self._pacers:
-            try:
-                await _through(self._pacers)
-            except BaseException:
-                fleet_cap.give()
-                deployment_cap.give()
-                raise
+            await _through(self._pacers)
 
     def leave(self) -> None:
         """Give both caps back (after ``enter_now()`` or ``enter()``)."""

@@ -15,7 +15,15 @@ from typing import Any, Literal, TextIO
 import structlog
 
 from airfleet import redaction
-from airfleet.events import AttemptFailed, CallFinished, Event, RunFinished, TokenFetched
+from airfleet.events import (
+    AttemptFinished,
+    CallFinished,
+    DialectDetected,
+    Event,
+    ReAuthenticating,
+    RunFinished,
+    TokenFetched,
+)
 from airfleet.results import Outcome
 
 __all__ = ["LogFormat", "configure_logging", "log_event", "redact_processor"]
@@ -93,17 +101,35 @@ def log_event(event: Event) -> None:
             log.info("call ok", status=result.status, latency_ms=round(result.latency_ms, 1))
         else:
             log.warning(f"call {result.outcome.value}", status=result.status, error=result.error)
-    elif isinstance(event, AttemptFailed):
+    elif _threshold > logging.DEBUG:
+        return  # everything below is debug
+    elif isinstance(event, AttemptFinished):
         _log.debug(
-            "retrying",
-            deployment=event.deployment,
-            request=f"{event.method} {event.path}",
+            "attempt",
+            deployment=event.deployment or "token service",
+            method=event.method,
+            path=event.path,
+            status=event.status,
             attempt=event.attempt,
-            reason=event.reason,
-            delay_s=round(event.delay_s, 3),
+            delay_s=None if event.delay_s is None else round(event.delay_s, 3),
+            **({"reason": event.reason} if event.reason else {}),
+        )
+    elif isinstance(event, ReAuthenticating):
+        _log.debug(
+            "credential refused; fetching a fresh one",
+            deployment=event.deployment,
+            credential=event.key,
+            status=event.status,
         )
     elif isinstance(event, TokenFetched):
         _log.debug("token fetched", credential=event.key, duration_s=round(event.duration_s, 3))
+    elif isinstance(event, DialectDetected):
+        if event.error is not None:
+            _log.debug("detection failed", deployment=event.deployment, error=event.error)
+        else:
+            _log.debug(
+                "detected", deployment=event.deployment, api=event.api, version=event.version
+            )
     elif isinstance(event, RunFinished):
         _log.info(
             "run finished",

@@ -8,8 +8,8 @@ needs a lock.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -48,7 +48,7 @@ class Result:
         return self.outcome is Outcome.OK
 
     def to_dict(self) -> dict[str, Any]:
-        """The report's JSON shape (shared/DESIGN.md, "Report")."""
+        """The json report's ``results[]`` item."""
         return {
             "deployment": self.deployment,
             "operation": self.operation,
@@ -60,56 +60,6 @@ class Result:
             "error": self.error,
             "data": dict(self.data),
         }
-
-
-# The engine makes one Result per call. The frozen dataclass __init__ sets
-# each of the ten fields through object.__setattr__ (1.4 us); setting the
-# slots through their own descriptors makes the same frozen object in half
-# the time. A test holds new_result() to Result() for any values.
-_new = object.__new__
-# In field order; a field added to Result and not here fails this unpacking.
-_setters: list[Callable[[Result, Any], None]] = [
-    getattr(Result, f.name).__set__ for f in fields(Result)
-]
-(
-    _set_deployment,
-    _set_operation,
-    _set_target,
-    _set_outcome,
-    _set_status,
-    _set_attempts,
-    _set_latency_ms,
-    _set_error,
-    _set_data,
-    _set_requests,
-) = _setters
-
-
-def new_result(
-    deployment: str,
-    operation: str,
-    target: str,
-    outcome: Outcome,
-    status: int | None,
-    attempts: int,
-    latency_ms: float,
-    error: str | None,
-    data: Mapping[str, Any],
-    requests: int,
-) -> Result:
-    """``Result(...)`` with every field given: the engine's per-call constructor."""
-    result: Result = _new(Result)
-    _set_deployment(result, deployment)
-    _set_operation(result, operation)
-    _set_target(result, target)
-    _set_outcome(result, outcome)
-    _set_status(result, status)
-    _set_attempts(result, attempts)
-    _set_latency_ms(result, latency_ms)
-    _set_error(result, error)
-    _set_data(result, data)
-    _set_requests(result, requests)
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +157,16 @@ class Collector:
             self.add(result)
 
     def summary(
-        self, *, duration_s: float, token_fetches: int = 0, interrupted: bool = False
+        self,
+        *,
+        duration_s: float,
+        requests: int | None = None,
+        token_fetches: int = 0,
+        interrupted: bool = False,
     ) -> Summary:
+        """The summary so far. ``requests``: what the servers saw, when the
+        caller counted it (token fetches and detection included); otherwise
+        the results' own requests, added up."""
         latencies: list[float] = []
         failed: set[str] = set()
         by_deployment: dict[str, dict[str, int]] = {}
@@ -236,7 +194,7 @@ class Collector:
             skipped=self._outcomes.get(Outcome.SKIPPED, 0),
             started_at=self.started_at,
             duration_s=duration_s,
-            requests=self._requests,
+            requests=self._requests if requests is None else requests,
             retries=self._retries,
             token_fetches=token_fetches,
             latency_p50_ms=_percentile(latencies, 0.50),

@@ -77,6 +77,7 @@ class _Handler:
         return start <= since < start + faults.token_outage_s
 
     async def oauth_token(self, request: web.Request) -> web.Response:
+        self.sim.stats_.oauth_requests += 1
         if self._token_outage():
             self.sim.stats_.token_fetch_failures += 1
             return reply(503, {"error": "temporarily_unavailable"})

@@ -49,6 +49,7 @@ class Stats:
         self.by_deployment: Counter[str] = Counter()
         self.by_endpoint: Counter[str] = Counter()
         self.oauth_fetches = 0
+        self.oauth_requests = 0  # to the token service, answered or not
         self.jwt_fetches: Counter[str] = Counter()
         self.token_fetch_failures = 0
         self.auth_failures = 0
@@ -89,6 +90,8 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         return {
             "requests_total": self.requests_total,
+            # Every request a client sent: the deployments' and the token service's.
+            "requests_seen": self.requests_total + self.oauth_requests,
             "requests_by_deployment": dict(self.by_deployment),
             "requests_by_endpoint": dict(self.by_endpoint),
             "token_fetches": {

@@ -57,6 +57,10 @@ class TokenBook:
             f"{credentials.username}:{credentials.password}".encode()
         ).decode("ascii")
 
+    def issued(self) -> list[str]:
+        """Every token this book handed out (for tests that hunt for leaks)."""
+        return [*self._oauth, *self._jwt_ok]
+
     def revoke_all(self, now: float) -> None:
         self._revoked_before = now
 
