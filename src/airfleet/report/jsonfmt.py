@@ -1,4 +1,4 @@
-"""The json report: ``{"summary": {...}, "results": [...]}`` (shared/DESIGN.md)."""
+"""The json report: ``{"summary": {...}, "results": [...]}`` (README, "Reports and exit codes")."""
 
 from __future__ import annotations
 

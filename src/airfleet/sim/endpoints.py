@@ -1,8 +1,9 @@
 """Airflow REST endpoints as the simulator answers them, for /api/v1 and /api/v2.
 
-Paths, fields and status codes follow real Airflow 2.11 and 3.3 (shared/DESIGN.md,
-"Airflow facts"): v2 errors are ``{"detail": ...}`` with 422 for validation,
-v1 errors are problem JSON with 400.
+Paths, fields and status codes follow real Airflow 2.11 and 3.3, as recorded
+in tests/fixtures/ and replayed against both (tests/test_sim_fixtures.py): v2
+errors are ``{"detail": ...}`` with 422 for validation, v1 errors are problem
+JSON with 400.
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ class Simulator:
         api: Literal["auto", "declared"] = "auto",
         extra_defaults: dict[str, Any] | None = None,
     ) -> str:
-        """A fleet.yaml (shared/DESIGN.md format) for this simulator at ``base_url``."""
+        """A fleet.yaml (the README's format) for this simulator at ``base_url``."""
         profiles: dict[str, Any] = {
             "oauth": {
                 "kind": "client-credentials",
