@@ -223,7 +223,7 @@ class Engine:
 
     async def _watch_stop(self, stop: anyio.Event, outer: TaskGroup) -> None:
         await stop.wait()
-        await anyio.sleep(self._grace_s)
+        await self._clock.sleep(self._grace_s)
         outer.cancel_scope.cancel()
 
     async def _worker(
