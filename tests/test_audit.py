@@ -270,3 +270,23 @@ def test_audit_apply_reaudit_prune(fleet_sim: tuple[SimThread, Path, Path]) -> N
     final = audit(running, config, spec)
     assert final.returncode == 0
     assert all(not r["data"]["drift"] for r in report_of(final)["results"])
+
+
+def test_apply_reports_one_result_per_deployment_and_both_runs_requests(tmp_path: Path) -> None:
+    """audit --apply: one result per deployment; its summary counts what the server saw of both."""
+    spec = tmp_path / "pools.yaml"
+    spec.write_text("version: 1\npools:\n  jobs_pool: {slots: 3}\n", encoding="utf-8")
+    with sim_in_thread(Simulator(deployments=5, api="mixed", seed=4)) as running:
+        config = running.write_fleet(
+            tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None}
+        )
+        out = audit(running, config, spec, "--apply")
+        stats = running.stats()
+    assert out.returncode == 0, out.stderr
+    report = report_of(out)
+    assert sorted(r["deployment"] for r in report["results"]) == sorted(running.sim.names)
+    assert all(r["data"]["applied"][0]["action"] == "create" for r in report["results"])
+    assert stats["requests_by_endpoint"]["create_pool"] == 5
+    assert report["summary"]["total"] == 5
+    assert report["summary"]["requests"] == stats["requests_seen"]
+    assert report["summary"]["token_fetches"] == stats["token_fetches"]["oauth"] == 1

@@ -32,7 +32,6 @@ from airfleet.selection import select
 __all__ = ["CliContext", "report_options", "run_options", "select_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-FollowUp = Callable[[Engine, RunReport], Awaitable[RunReport | None]]
 OnResult = Callable[[Result], None]
 Body = Callable[[Engine, anyio.Event, OnResult | None], Awaitable[RunReport | int]]
 
@@ -104,14 +103,8 @@ class CliContext:
         report_format: ReportFormat | None,
         output: str | None,
         dry_run: bool = False,
-        follow_up: FollowUp | None = None,
     ) -> int:
-        """Run (or dry-run) a plan, write its report, return the exit code.
-
-        ``follow_up`` runs after the plan, on the same engine, and returns the
-        report to write (the pool audit applies its fixes there); it returns
-        None when it has written its own output.
-        """
+        """Run (or dry-run) a plan, write its report, return the exit code."""
         if not plan.calls:
             raise UsageError("nothing to do: the plan has no calls")
         if dry_run:
@@ -122,11 +115,7 @@ class CliContext:
         async def body(
             engine: Engine, stop: anyio.Event, on_result: OnResult | None
         ) -> RunReport | int:
-            report = await engine.run(plan, on_result=on_result, stop=stop)
-            if follow_up is None or stop.is_set():
-                return report
-            followed = await follow_up(engine, report)
-            return report.summary.exit_code if followed is None else followed
+            return await engine.run(plan, on_result=on_result, stop=stop)
 
         return self.run_body(
             fleet,
@@ -135,7 +124,6 @@ class CliContext:
             operation=plan.operation,
             report_format=report_format,
             output=output,
-            streams=follow_up is None,
         )
 
     def run_body(
@@ -152,7 +140,8 @@ class CliContext:
         """Run ``body`` on an engine with signals, progress and logs; write its report.
 
         ``streams``: the body passes results to ``on_result`` as they finish,
-        so jsonl can stream them; otherwise they are written at the end.
+        so jsonl can stream them; otherwise they are written at the end. A
+        body that returns an exit code has written its own output.
         """
         fmt = self.format_for(report_format, output)
         out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import anyio
 import click
 
-from airfleet.cli._context import CliContext, report_options, run_options, select_option
+from airfleet.cli._context import CliContext, OnResult, report_options, run_options, select_option
 from airfleet.cli._dry_run import print_plan
 from airfleet.engine import Engine, RunReport
-from airfleet.operations.audit import fixes_from, merge_applied, plan_audit, plan_fixes
+from airfleet.jobs.audit import audit_pools
+from airfleet.operations.audit import plan_audit
+from airfleet.plan import Plan
 from airfleet.pool_spec import load_pool_spec
 from airfleet.report import ReportFormat
-from airfleet.results import Collector
 
 EPILOG = """\b
 Examples:
@@ -61,43 +63,34 @@ def pools(
     fleet = obj.fleet()
     deployments = obj.selected(fleet, selectors)
     plan = plan_audit(deployments, spec, prune=prune)
-    as_json = obj.format_for(report_format, output) not in ("table", "markdown")
-    by_name = {d.name: d for d in deployments}
+    if not (apply or dry_run):
+        code = obj.execute(fleet, plan, report_format=report_format, output=output)
+        raise SystemExit(code)
+    fixes: list[Plan] = []
 
-    async def follow_up(engine: Engine, report: RunReport) -> RunReport | None:
-        audited = {
-            by_name[result.deployment]: fixes_from(result.data)
-            for result in report.results
-            if result.data.get("fixes")
-        }
-        fixes = plan_fixes(audited)
-        if dry_run:
-            print_plan(fixes, console=obj.stdout, as_json=as_json)
-            return None
-        if not apply or not fixes.calls:
-            return report
-        return merge(report, await engine.run(fixes))
+    async def body(engine: Engine, stop: anyio.Event, _: OnResult | None) -> RunReport | int:
+        # The audit itself only reads, so a dry run runs it for real and
+        # stops short of the fixes, which it prints instead of a report.
+        report = await audit_pools(
+            engine,
+            plan,
+            apply=not dry_run,
+            stop=stop,
+            on_fixes_planned=fixes.append if dry_run else None,
+        )
+        if fixes:
+            as_json = obj.format_for(report_format, output) not in ("table", "markdown")
+            print_plan(fixes[0], console=obj.stdout, as_json=as_json)
+            return report.summary.exit_code
+        return report
 
-    code = obj.execute(
+    code = obj.run_body(
         fleet,
-        plan,
+        body,
+        total=len(plan),
+        operation=plan.operation,
         report_format=report_format,
         output=output,
-        follow_up=follow_up if (apply or dry_run) else None,
+        streams=False,
     )
     raise SystemExit(code)
-
-
-def merge(audit_report: RunReport, applied: RunReport) -> RunReport:
-    """The audit's report with the fixes' outcomes folded in (see merge_applied)."""
-    merged = merge_applied(audit_report.results, applied.results)
-    collector = Collector(
-        audit_report.summary.operation, started_at=audit_report.summary.started_at
-    )
-    collector.extend(merged)
-    summary = collector.summary(
-        duration_s=audit_report.summary.duration_s + applied.summary.duration_s,
-        token_fetches=audit_report.summary.token_fetches + applied.summary.token_fetches,
-        interrupted=applied.summary.interrupted,
-    )
-    return RunReport(summary, tuple(merged))

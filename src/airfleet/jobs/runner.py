@@ -27,6 +27,7 @@ from airfleet.engine import Engine, RunReport
 from airfleet.errors import ConfigError, UsageError
 from airfleet.events import Listener
 from airfleet.inventory import Deployment, Fleet, FleetLimits
+from airfleet.jobs.audit import audit_pools
 from airfleet.jobs.journal import Journal, JournalRun, call_key, result_from_dict
 from airfleet.jobs.spec import (
     AuditOptions,
@@ -38,7 +39,7 @@ from airfleet.jobs.spec import (
 )
 from airfleet.jobs.windows import window_label, window_start
 from airfleet.operations import plan_health, plan_pause, plan_trigger
-from airfleet.operations.audit import fixes_from, merge_applied, plan_audit, plan_fixes
+from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
 from airfleet.results import Collector, Outcome, Result
 from airfleet.selection import select
@@ -269,26 +270,12 @@ class JobRunner:
 
         options = step.options
         if isinstance(options, AuditOptions) and options.apply:
-            audit = await engine.run(plan, stop=stop)
-            fetches = audit.summary.token_fetches
-            merged = list(audit.results)
-            by_name = {c.deployment.name: c.deployment for c in plan.calls}
-            fixes = plan_fixes(
-                {
-                    by_name[r.deployment]: fixes_from(r.data)
-                    for r in audit.results
-                    if r.data.get("fixes")
-                }
-            )
-            if fixes.calls and not stop.is_set():
-                applied = await engine.run(fixes, stop=stop)
-                fetches += applied.summary.token_fetches
-                merged = merge_applied(audit.results, applied.results)
+            audited = await audit_pools(engine, plan, apply=True, stop=stop)
             # The audit and its fixes are one call per deployment: journaled
             # once both are done (fixes are safe to repeat if this is lost).
-            for result in merged:
+            for result in audited.results:
                 record(result)
-            return results, fetches
+            return results, audited.summary.token_fetches
         report = await engine.run(plan, on_result=record, stop=stop)
         return results, report.summary.token_fetches
 
