@@ -443,6 +443,47 @@ def test_step_limits_apply_to_that_step(tmp_path: Path) -> None:
         assert own.stats()["max_in_flight"] == 1
 
 
+def test_a_step_with_its_own_limits_shares_the_jobs_token(tmp_path: Path) -> None:
+    """Two steps, the second with limits: one OAuth token for the job, the limits still hold."""
+    simulator = Simulator(deployments=6, api="v2", faults=Faults(latency_ms=20))
+    with sim_in_thread(simulator) as own:
+        own.write_fleet(
+            tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None, "max_in_flight": 4}
+        )
+        # The first step is one call, so all the server sees in flight beyond
+        # one request at a time is the second step's doing.
+        job = write_job(
+            tmp_path,
+            "version: 1\nname: shared\nfleet: fleet.yaml\nsteps:\n"
+            "  - trigger: {dags: [hello], select: 'name:dep-0000'}\n"
+            "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 2}}\n",
+        )
+        state = tmp_path / "state"
+        out, report = run_job(own, job, state)
+        assert out.returncode == 0, out.stderr
+        assert report["summary"]["ok"] == 1 + 12
+        stats = own.stats()
+        assert stats["token_fetches"]["oauth"] == 1
+        assert report["summary"]["token_fetches"] == 1
+        assert stats["max_in_flight"] == 2
+        assert report["summary"]["requests"] == stats["requests_seen"]
+    records = [
+        json.loads(line)
+        for path in (state / "shared").glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    # The journal's format is what `history` and --resume read back.
+    header, end = records[0], records[-1]
+    assert list(header) == [
+        *("type", "job", "job_file", "fleet", "window", "window_start", "started_at", "pid"),
+        *("fingerprint", "run_ids", "planned", "steps"),
+    ]
+    assert header["planned"] == 13
+    assert [s["calls"] for s in header["steps"]] == [1, 12]
+    assert list(end) == ["type", "at", "ok", "failed", "skipped", "interrupted", "duration_s"]
+    assert (end["ok"], end["failed"], end["skipped"], end["interrupted"]) == (13, 0, 0, False)
+
+
 def test_audit_step_with_apply_fixes_pools_then_finds_nothing(
     sim: SimThread, fleet: Path, tmp_path: Path
 ) -> None:

@@ -20,7 +20,6 @@ from airfleet.cli._dry_run import print_plan
 from airfleet.cli._progress import ProgressListener
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
-from airfleet.events import Listener
 from airfleet.fleet_file import load_fleet
 from airfleet.inventory import Deployment, Fleet
 from airfleet.logs import log_event
@@ -85,9 +84,6 @@ class CliContext:
     verbose: bool = False
     stdout: Console = field(default_factory=lambda: Console(soft_wrap=False))
     stderr: Console = field(default_factory=lambda: Console(stderr=True))
-    # The engine's listeners while run_body runs: a job step with limits of
-    # its own runs on an engine of its own, observed by the same listeners.
-    listeners: list[Listener] = field(default_factory=list)
 
     def fleet(self) -> Fleet:
         return load_fleet(self.config_path)
@@ -172,9 +168,8 @@ class CliContext:
         stop = anyio.Event()
         jsonl = JsonlWriter(out) if fmt == "jsonl" and streams else None
         progress = ProgressListener(self.stderr, total=total, operation=operation)
-        self.listeners = [log_event, progress]
         async with (
-            Engine(fleet, listeners=self.listeners) as engine,
+            Engine(fleet, listeners=[log_event, progress]) as engine,
             anyio.create_task_group() as group,
         ):
             group.start_soon(_stop_on_signal, stop)

@@ -147,7 +147,7 @@ def run(
                 ],
             }
         journal = Journal(path, header, resume=previous is not None)
-        runner = JobRunner(steps, journal, previous=previous, listeners=lambda: obj.listeners)
+        runner = JobRunner(steps, journal, previous=previous)
         try:
             code = obj.run_body(
                 fleet,

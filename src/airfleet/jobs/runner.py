@@ -9,6 +9,9 @@ SIGKILL at any moment leaves a journal whose ok calls really were done.
 A resume skips the calls the journal holds as ok and runs the rest with the
 same run ids, so a trigger the killed process sent but never recorded answers
 409 and is reported ok with ``already_existed: true``, never run twice.
+
+Every step runs on the job's one engine, so each token is fetched once per
+job; a step's own ``limits`` are the in-flight caps and rate of its run.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import anyio
 
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import ConfigError, UsageError
-from airfleet.events import Listener
 from airfleet.inventory import Deployment, Fleet, FleetLimits
 from airfleet.jobs.audit import audit_pools
 from airfleet.jobs.journal import Journal, JournalRun, call_key, result_from_dict
@@ -41,7 +43,7 @@ from airfleet.jobs.windows import window_label, window_start
 from airfleet.operations import plan_health, plan_pause, plan_trigger
 from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
-from airfleet.results import Collector, Outcome, Result
+from airfleet.results import Collector, Outcome, Result, Summary
 from airfleet.selection import select
 
 __all__ = [
@@ -59,11 +61,15 @@ OnResult = Callable[[Result], None]
 
 @dataclass(frozen=True, slots=True)
 class PlannedStep:
-    """A step, its calls, and the fleet (with the step's limits) they run on."""
+    """A step, its calls, and the fleet-wide limits they run within.
+
+    ``limits``: the step's own merged over the fleet's (the fleet's where
+    the step sets none).
+    """
 
     step: JobStep
     plan: Plan
-    fleet: Fleet
+    limits: FleetLimits
 
     def __repr__(self) -> str:
         return f"PlannedStep({self.step.index}, {self.step.kind!r}, {len(self.plan)} calls)"
@@ -123,7 +129,7 @@ def plan_job(job: Job, fleet: Fleet, run_ids: dict[str, str]) -> tuple[PlannedSt
         except UsageError as exc:
             raise ConfigError(f"{step.label}: {exc}", file=job.source, line=step.line) from None
         plan = plan_step(step, deployments, run_id=run_ids.get(step.id))
-        planned.append(PlannedStep(step, plan, _with_limits(fleet, step)))
+        planned.append(PlannedStep(step, plan, _with_limits(fleet.limits, step)))
     return tuple(planned)
 
 
@@ -151,14 +157,13 @@ def plan_step(step: JobStep, deployments: Sequence[Deployment], *, run_id: str |
     return plan_health(deployments)
 
 
-def _with_limits(fleet: Fleet, step: JobStep) -> Fleet:
+def _with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:
     if step.limits is None:
-        return fleet
-    limits = FleetLimits(
-        step.limits.max_in_flight or fleet.limits.max_in_flight,
-        step.limits.max_per_second or fleet.limits.max_per_second,
+        return limits
+    return FleetLimits(
+        step.limits.max_in_flight or limits.max_in_flight,
+        step.limits.max_per_second or limits.max_per_second,
     )
-    return dataclasses.replace(fleet, limits=limits)
 
 
 # -- running -------------------------------------------------------------------------
@@ -168,8 +173,8 @@ class JobRunner:
     """The body ``CliContext.run_body`` runs: the steps in order, journaled.
 
     ``previous``: the run being resumed; its ok calls are reported from the
-    journal and not sent again. ``listeners`` gives the listeners of a step
-    that runs on an engine of its own (one with ``limits``).
+    journal and not sent again. Every step runs on the engine it is given,
+    within its own ``PlannedStep.limits``.
     """
 
     def __init__(
@@ -178,12 +183,10 @@ class JobRunner:
         journal: Journal,
         *,
         previous: JournalRun | None = None,
-        listeners: Callable[[], Sequence[Listener]] = tuple,
     ) -> None:
         self.steps = tuple(steps)
         self.journal = journal
         self.previous = previous
-        self._listeners = listeners
         self.report: RunReport | None = None
 
     async def __call__(
@@ -191,7 +194,7 @@ class JobRunner:
     ) -> RunReport:
         collector = Collector("job")
         started = time.monotonic()
-        token_fetches = 0
+        requests = token_fetches = 0
         blocked: str | None = None
 
         def emit(result: Result) -> None:
@@ -218,8 +221,10 @@ class JobRunner:
                 tuple(c for c in plan.calls if call_key(c) not in done),
                 plan.mutating,
             )
-            results, fetches = await self._run_step(engine, planned, remaining, stop, emit)
-            token_fetches += fetches
+            results, ran = await self._run_step(engine, planned, remaining, stop, emit)
+            if ran is not None:
+                requests += ran.requests
+                token_fetches += ran.token_fetches
             failures = sum(1 for r in results if r.outcome is Outcome.FAILED)
             if failures and not step.continue_on_failure:
                 blocked = (
@@ -228,6 +233,9 @@ class JobRunner:
                 )
         summary = collector.summary(
             duration_s=time.monotonic() - started,
+            # What the servers saw in this invocation: calls taken from the
+            # journal sent nothing.
+            requests=requests,
             token_fetches=token_fetches,
             interrupted=stop.is_set(),
         )
@@ -241,24 +249,10 @@ class JobRunner:
         plan: Plan,
         stop: anyio.Event,
         emit: OnResult,
-    ) -> tuple[list[Result], int]:
+    ) -> tuple[list[Result], Summary | None]:
+        """Run what is left of one step; its results, and its run's summary if it ran."""
         if not plan.calls:
-            return [], 0
-        if planned.step.limits is None:
-            return await self._run_on(engine, planned, plan, stop, emit)
-        # Limits are an engine's own (built once, from its fleet), so a step
-        # with its own runs on an engine of its own; it fetches its tokens anew.
-        async with Engine(planned.fleet, listeners=self._listeners()) as own:
-            return await self._run_on(own, planned, plan, stop, emit)
-
-    async def _run_on(
-        self,
-        engine: Engine,
-        planned: PlannedStep,
-        plan: Plan,
-        stop: anyio.Event,
-        emit: OnResult,
-    ) -> tuple[list[Result], int]:
+            return [], None
         step = planned.step
         results: list[Result] = []
 
@@ -270,14 +264,14 @@ class JobRunner:
 
         options = step.options
         if isinstance(options, AuditOptions) and options.apply:
-            audited = await audit_pools(engine, plan, apply=True, stop=stop)
+            report = await audit_pools(engine, plan, apply=True, stop=stop, limits=planned.limits)
             # The audit and its fixes are one call per deployment: journaled
             # once both are done (fixes are safe to repeat if this is lost).
-            for result in audited.results:
+            for result in report.results:
                 record(result)
-            return results, audited.summary.token_fetches
-        report = await engine.run(plan, on_result=record, stop=stop)
-        return results, report.summary.token_fetches
+            return results, report.summary
+        report = await engine.run(plan, limits=planned.limits, on_result=record, stop=stop)
+        return results, report.summary
 
 
 def _from_journal(data: dict[str, Any]) -> Result:
