@@ -19,6 +19,9 @@ from airfleet.jobs.runner import (
     JobRunner,
     PlannedStep,
     find_resumable,
+    journal_end,
+    journal_header,
+    journal_resume,
     plan_job,
     run_ids_for,
     window_of,
@@ -120,32 +123,14 @@ def run(
                 f"{done} of {planned} calls already done"
             )
             path = previous.path
-            header: dict[str, Any] = {"pid": os.getpid(), "at": now.isoformat()}
+            header = journal_resume(now)
         else:
             if resume:
                 obj.stderr.print(f"airfleet: job {job.name!r} has no unfinished run; starting one")
             path = directory / run_file_name(now, os.getpid())
-            header = {
-                "job": job.name,
-                "job_file": str(Path(job_file).resolve()),
-                "fleet": fleet.source,
-                "window": job.window,
-                "window_start": window.isoformat() if window is not None else None,
-                "started_at": now.isoformat(),
-                "pid": os.getpid(),
-                "fingerprint": job.fingerprint,
-                "run_ids": run_ids,
-                "planned": planned,
-                "steps": [
-                    {
-                        "index": s.step.index,
-                        "id": s.step.id,
-                        "kind": s.step.kind,
-                        "calls": len(s.plan),
-                    }
-                    for s in steps
-                ],
-            }
+            header = journal_header(
+                job, fleet, job_file, window=window, now=now, run_ids=run_ids, steps=steps
+            )
         journal = Journal(path, header, resume=previous is not None)
         runner = JobRunner(steps, journal, previous=previous)
         try:
@@ -158,17 +143,7 @@ def run(
                 output=output,
             )
             if runner.report is not None:
-                summary = runner.report.summary
-                journal.finish(
-                    {
-                        "at": datetime.now(UTC).isoformat(),
-                        "ok": summary.ok,
-                        "failed": summary.failed,
-                        "skipped": summary.skipped,
-                        "interrupted": summary.interrupted,
-                        "duration_s": round(summary.duration_s, 3),
-                    }
-                )
+                journal.finish(journal_end(runner.report.summary))
         finally:
             journal.close()
     raise SystemExit(code)

@@ -17,11 +17,13 @@ job; a step's own ``limits`` are the in-flight caps and rate of its run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -50,6 +52,9 @@ __all__ = [
     "JobRunner",
     "PlannedStep",
     "find_resumable",
+    "journal_end",
+    "journal_header",
+    "journal_resume",
     "plan_job",
     "plan_step",
     "run_ids_for",
@@ -164,6 +169,55 @@ def _with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:
         step.limits.max_in_flight or limits.max_in_flight,
         step.limits.max_per_second or limits.max_per_second,
     )
+
+
+# -- journal records -----------------------------------------------------------------
+
+
+def journal_header(
+    job: Job,
+    fleet: Fleet,
+    job_file: str | os.PathLike[str],
+    *,
+    window: datetime | None,
+    now: datetime,
+    run_ids: Mapping[str, str],
+    steps: Sequence[PlannedStep],
+) -> dict[str, Any]:
+    """The first record of a new run's journal (``--resume`` and ``history`` read it)."""
+    return {
+        "job": job.name,
+        "job_file": str(Path(job_file).resolve()),
+        "fleet": fleet.source,
+        "window": job.window,
+        "window_start": window.isoformat() if window is not None else None,
+        "started_at": now.isoformat(),
+        "pid": os.getpid(),
+        "fingerprint": job.fingerprint,
+        "run_ids": dict(run_ids),
+        "planned": sum(len(s.plan) for s in steps),
+        "steps": [
+            {"index": s.step.index, "id": s.step.id, "kind": s.step.kind, "calls": len(s.plan)}
+            for s in steps
+        ],
+    }
+
+
+def journal_resume(now: datetime) -> dict[str, Any]:
+    """The record a ``--resume`` appends: which process took the run up, and when."""
+    return {"pid": os.getpid(), "at": now.isoformat()}
+
+
+def journal_end(summary: Summary, *, now: datetime | None = None) -> dict[str, Any]:
+    """The record that ends an invocation: its counts, and whether it was interrupted."""
+    return {
+        "at": (now or datetime.now(UTC)).isoformat(),
+        "ok": summary.ok,
+        "failed": summary.failed,
+        "skipped": summary.skipped,
+        "interrupted": summary.interrupted,
+        "duration_s": round(summary.duration_s, 3),
+    }
 
 
 # -- running -------------------------------------------------------------------------
