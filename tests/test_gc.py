@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import gc
+import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from rich.console import Console
 
-from _mock import MockTransport, answer
+from _simthread import sim_in_thread
 from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
+from airfleet.cli._context import CliContext
 from airfleet.engine import Engine
+from airfleet.events import CallFinished, Event
+from airfleet.fleet_file import load_fleet
 from airfleet.inventory import Deployment, Fleet, FleetLimits, Secret, TokenAuth
-from airfleet.operations import plan_pools
+from airfleet.logs import log_event
+from airfleet.operations import plan_health, plan_pools
 from airfleet.results import Result
+from airfleet.sim import Simulator
+from airfleet.testing import MockTransport, answer
 from airfleet.transport import HttpRequest, HttpResponse
 
 
@@ -93,7 +103,9 @@ def threshold_seen_by(seen: list[int]) -> Any:
 @pytest.mark.anyio
 async def test_engine_paces_the_collector_only_while_a_run_is_in_flight() -> None:
     seen: list[int] = []
-    async with Engine(small_fleet(5), transport=MockTransport(pools)) as engine:
+    async with Engine(
+        small_fleet(5), transport=MockTransport(pools), gc_threshold=DEFAULT_THRESHOLD
+    ) as engine:
         report = await engine.run(
             plan_pools(engine.fleet.deployments), on_result=threshold_seen_by(seen)
         )
@@ -103,9 +115,10 @@ async def test_engine_paces_the_collector_only_while_a_run_is_in_flight() -> Non
 
 
 @pytest.mark.anyio
-async def test_engine_with_gc_threshold_none_leaves_the_collector_alone() -> None:
+async def test_the_library_leaves_the_collector_alone_by_default() -> None:
+    """Only a process owner that asks (the CLI does) gets the collector paced."""
     seen: list[int] = []
-    async with Engine(small_fleet(3), transport=MockTransport(pools), gc_threshold=None) as engine:
+    async with Engine(small_fleet(3), transport=MockTransport(pools)) as engine:
         await engine.run(plan_pools(engine.fleet.deployments), on_result=threshold_seen_by(seen))
     assert seen == [700] * 3
 
@@ -128,8 +141,12 @@ async def test_a_run_ending_under_another_leaves_the_pace_to_the_last() -> None:
     seen: list[int] = []
     quick_done = anyio.Event()
     async with (
-        Engine(small_fleet(2), transport=MockTransport(pools)) as quick,
-        Engine(small_fleet(2), transport=HeldTransport(quick_done)) as held,
+        Engine(
+            small_fleet(2), transport=MockTransport(pools), gc_threshold=DEFAULT_THRESHOLD
+        ) as quick,
+        Engine(
+            small_fleet(2), transport=HeldTransport(quick_done), gc_threshold=DEFAULT_THRESHOLD
+        ) as held,
     ):
 
         async def held_run() -> None:
@@ -141,4 +158,44 @@ async def test_a_run_ending_under_another_leaves_the_pace_to_the_last() -> None:
             await quick.run(plan_pools(quick.fleet.deployments))
             quick_done.set()
     assert seen == [DEFAULT_THRESHOLD] * 2
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_cli_paces_the_collector_while_it_loads_a_fleet_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI, which owns its process, paces the collector while it loads a fleet and runs."""
+    at_load: list[int] = []
+    at_call: list[int] = []
+
+    def loading(path: str) -> Fleet:
+        at_load.append(gc.get_threshold()[0])
+        return load_fleet(path)
+
+    def listening(event: Event) -> None:
+        if isinstance(event, CallFinished):
+            at_call.append(gc.get_threshold()[0])
+        log_event(event)
+
+    # Seen from inside what the CLI calls: its fleet loader and its listener.
+    monkeypatch.setattr("airfleet.cli._context.load_fleet", loading)
+    monkeypatch.setattr("airfleet.cli._context.log_event", listening)
+    with sim_in_thread(Simulator(deployments=3, api="v2")) as sim:
+        for name, value in sim.sim.env().items():
+            monkeypatch.setenv(name, value)
+        config = sim.write_fleet(tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None})
+        quiet = Console(file=io.StringIO())
+        obj = CliContext(str(config), stdout=quiet, stderr=quiet)
+        fleet = obj.fleet()
+        assert gc.get_threshold() == (700, 10, 10)
+        output = tmp_path / "health.json"
+        code = obj.execute(
+            fleet, plan_health(fleet.deployments), report_format="json", output=str(output)
+        )
+        seen = sim.stats()
+    assert code == 0
+    assert json.loads(output.read_text(encoding="utf-8"))["summary"]["ok"] == 3
+    assert set(seen["requests_by_deployment"]) == {d.name for d in fleet.deployments}
+    assert at_load == [DEFAULT_THRESHOLD]
+    assert at_call == [DEFAULT_THRESHOLD] * 3
     assert gc.get_threshold() == (700, 10, 10)

@@ -12,7 +12,6 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, run_options
 from airfleet.cli._dry_run import print_plan
-from airfleet.fleet_file import load_fleet
 from airfleet.jobs.journal import Journal, JournalRun, call_key, read_runs, run_file_name
 from airfleet.jobs.lock import JobLock
 from airfleet.jobs.runner import (
@@ -100,7 +99,7 @@ def run(
     writes no journal.
     """
     job = load_job(job_file)
-    fleet = load_fleet(job.fleet) if job.fleet else obj.fleet()
+    fleet = obj.fleet(job.fleet)
     now = datetime.now(UTC)
     directory = job_dir(state_dir, job.name)
     if dry_run:
