@@ -131,6 +131,7 @@ class Engine:
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
         self._detecting: dict[str, anyio.Lock] = {}
         self._policies: dict[tuple[int, float], RetryPolicy] = {}
+        self._lanes: dict[FleetLimits, _Lanes] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -169,8 +170,18 @@ class Engine:
         cancelled; every call not finished is ``skipped``.
         """
         with _gc.first_threshold_at_least(self._gc_threshold):
-            run = _Run(Limits(limits or self.fleet.limits, rates=self._rates))
+            run = _Run(self._lanes_for(limits or self.fleet.limits))
             return await self._run(run, plan, on_result, stop or anyio.Event())
+
+    def _lanes_for(self, limits: FleetLimits) -> _Lanes:
+        # Caps are all free between runs, so runs with the same limits share
+        # them (and the routes built on them): a job's steps, or concurrent
+        # runs, stay within one fleet-wide cap, and a route is built once
+        # per deployment, not once per run.
+        lanes = self._lanes.get(limits)
+        if lanes is None:
+            lanes = self._lanes[limits] = _Lanes(Limits(limits, rates=self._rates))
+        return lanes
 
     async def _run(
         self,
@@ -208,7 +219,7 @@ class Engine:
         # call. A call that pauses (--wait) is parked in a task of its own
         # and its worker moves on.
         pending = _round_robin(plan.calls)
-        count = max(1, min(run.limits.max_in_flight, len(plan)))
+        count = max(1, min(run.lanes.limits.max_in_flight, len(plan)))
         async with anyio.create_task_group() as outer:
             run.spawn = outer.start_soon
             outer.start_soon(self._watch_stop, stop, outer)
@@ -262,17 +273,17 @@ class Engine:
 
     def _finish(self, progress: _Progress, sink: _Sink, verdict: Verdict) -> None:
         call = progress.call
-        result = Result(
-            deployment=call.deployment.name,
-            operation=call.operation,
-            target=call.target,
-            outcome=verdict.outcome,
-            status=verdict.status if verdict.status is not None else progress.last_status,
-            attempts=progress.max_attempts,
-            latency_ms=(self._clock.now() - progress.started) * 1000.0,
-            error=redaction.scrub(verdict.error) if verdict.error else None,
-            data=verdict.data,
-            requests=progress.requests,
+        result = Result(  # every field, in order
+            call.deployment.name,
+            call.operation,
+            call.target,
+            verdict.outcome,
+            verdict.status if verdict.status is not None else progress.last_status,
+            progress.max_attempts,
+            (self._clock.now() - progress.started) * 1000.0,
+            redaction.scrub(verdict.error) if verdict.error else None,
+            verdict.data,
+            progress.requests,
         )
         sink.deliver(progress.index, result)
         if self._listeners:
@@ -342,7 +353,7 @@ class Engine:
 
     async def _route(self, run: _Run, deployment: Deployment) -> _Route:
         """Where the requests of a call to ``deployment`` go, and how."""
-        route = run.routes.get(deployment.name)
+        route = run.lanes.routes.get(deployment.name)
         if route is not None:
             return route
         if deployment.api != "auto":
@@ -350,9 +361,9 @@ class Engine:
         else:
             dialect = await self._dialect(run, deployment)
         # Another call may have made it while this one waited for detection.
-        made = run.routes.get(deployment.name)
+        made = run.lanes.routes.get(deployment.name)
         if made is None:
-            made = run.routes[deployment.name] = self._make_route(run, deployment, dialect)
+            made = run.lanes.routes[deployment.name] = self._make_route(run, deployment, dialect)
         return made
 
     def _make_route(self, run: _Run, deployment: Deployment, dialect: Dialect) -> _Route:
@@ -367,10 +378,10 @@ class Engine:
             key,
             self._credentials.fixed(scope),
             self._policy(deployment.retries, deployment.timeout_s),
-            run.limits.admission(
+            run.lanes.limits.admission(
                 deployment, credential_key=key, credential_rate=profile.max_per_second
             ),
-            run.limits.admission(deployment),
+            run.lanes.limits.admission(deployment),
         )
 
     def _policy(self, retries: int, timeout_s: float) -> RetryPolicy:
@@ -422,7 +433,7 @@ class Engine:
 
     async def _send(self, run: _Run, route: _Route, request: Request, tally: _Tally) -> Response:
         """Retries around :meth:`_send_with_auth`, as the route's policy decides."""
-        policy, clock = route.policy, self._clock
+        clock = self._clock
         started = clock.now()
         attempt = 0
         acted = False  # an earlier attempt may have acted without our seeing its answer
@@ -430,41 +441,52 @@ class Engine:
             attempt += 1
             if attempt > tally.max_attempts:
                 tally.max_attempts = attempt
-            response: Response | None = None
-            failure: TransportError | int
             try:
                 response = await self._send_with_auth(run, route, request, tally, attempt)
-                failure = response.status
             except TransportError as exc:
-                failure = exc
+                delay = self._delay(route, request, exc, attempt, started)
+                acted = acted or exc.may_have_acted
+                if delay is None:
+                    tried = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise type(exc)(
+                        f"{exc}{tried}", transient=exc.transient, may_have_acted=acted
+                    ) from exc
             except AuthError as exc:
                 exc.may_have_acted = acted
                 raise
-            delay = None
-            if response is None or response.status >= 400:
-                delay = policy.delay(
-                    failure,
-                    attempt=attempt,
-                    elapsed_s=clock.now() - started,
-                    idempotent=request.idempotent,
-                    rng=self._rng,
-                    headers=response.headers if response is not None else None,
-                )
-            if self._listeners:
-                self._attempted(route, request, attempt, failure, delay)
-            if isinstance(failure, TransportError):
-                acted = acted or failure.may_have_acted
-                if delay is None:
-                    tried = f" (after {attempt} attempts)" if attempt > 1 else ""
-                    raise type(failure)(
-                        f"{failure}{tried}", transient=failure.transient, may_have_acted=acted
-                    ) from failure
-            elif delay is None:
-                assert response is not None  # noqa: S101 - an int failure is an answer's status
-                return self._final(response, attempt, acted)
             else:
-                acted = acted or failure in UNCERTAIN_STATUSES
+                status = response.status
+                delay = None
+                if status >= 400:
+                    delay = self._delay(route, request, status, attempt, started, response)
+                elif self._listeners:
+                    self._attempted(route, request, attempt, status, None)
+                if delay is None:
+                    return self._final(response, attempt, acted)
+                acted = acted or status in UNCERTAIN_STATUSES
             await clock.sleep(delay)
+
+    def _delay(
+        self,
+        route: _Route,
+        request: Request,
+        failure: TransportError | int,
+        attempt: int,
+        started: float,
+        response: Response | None = None,
+    ) -> float | None:
+        """The policy's wait before the next attempt (None: no retry), told to listeners."""
+        delay = route.policy.delay(
+            failure,
+            attempt=attempt,
+            elapsed_s=self._clock.now() - started,
+            idempotent=request.idempotent,
+            rng=self._rng,
+            headers=response.headers if response is not None else None,
+        )
+        if self._listeners:
+            self._attempted(route, request, attempt, failure, delay)
+        return delay
 
     @staticmethod
     def _final(response: Response, attempt: int, acted: bool) -> Response:
@@ -488,9 +510,9 @@ class Engine:
         response, credential = await self._send_once(run, route, request, tally)
         scope = route.scope
         if (
-            credential is None
+            response.status < 400
+            or credential is None
             or scope is None
-            or response.status < 400
             or not route.dialect.is_auth_failure(response)
         ):
             return response
@@ -590,11 +612,11 @@ class Engine:
 
     async def _fetch_token(self, run: _Run, request: TokenRequest) -> Response:
         """A token request, through the same layers as any other (no credential)."""
-        route = run.token_routes.get(request.url)
+        route = run.lanes.token_routes.get(request.url)
         if route is None:
             deployment = request.deployment
-            admission = run.limits.token_admission(deployment)
-            route = run.token_routes[request.url] = _Route(
+            admission = run.lanes.limits.token_admission(deployment)
+            route = run.lanes.token_routes[request.url] = _Route(
                 deployment.name if deployment is not None else "",
                 request.url,
                 dialect_named("v2"),
@@ -657,26 +679,27 @@ def _round_robin(calls: Sequence[Call]) -> Iterator[tuple[int, Call]]:
     return ((i, calls[i]) for turn in rounds for i in turn if i is not None)
 
 
-class _Run:
-    """What belongs to one run: its limits, routes and request count."""
+class _Lanes:
+    """The caps of one set of fleet limits, and the routes built on them."""
 
-    __slots__ = (
-        "_fetcher",
-        "limits",
-        "requests",
-        "routes",
-        "spawn",
-        "token_answers",
-        "token_routes",
-    )
+    __slots__ = ("limits", "routes", "token_routes")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.routes: dict[str, _Route] = {}  # by deployment name
+        self.token_routes: dict[str, _Route] = {}  # by token URL
+
+
+class _Run:
+    """What belongs to one run: its lanes, its request counts, its task group."""
+
+    __slots__ = ("_fetcher", "lanes", "requests", "spawn", "token_answers")
+
+    def __init__(self, lanes: _Lanes) -> None:
+        self.lanes = lanes
         self.spawn: Callable[..., object] = _no_task  # the run's task group, once it runs
         self.requests = 0  # every request sent: calls', detection's and token fetches'
         self.token_answers = 0  # answers from token endpoints, failures included
-        self.routes: dict[str, _Route] = {}
-        self.token_routes: dict[str, _Route] = {}
         self._fetcher: Callable[[TokenRequest], Awaitable[Response]] | None = None
 
     def fetcher(self, engine: Engine) -> Callable[[TokenRequest], Awaitable[Response]]:
