@@ -8,7 +8,6 @@ the auth module registers every token it obtains.
 
 from __future__ import annotations
 
-import re
 import threading
 
 __all__ = ["MASK", "register", "scrub"]
@@ -20,27 +19,35 @@ MASK = "***"
 _MIN_LEN = 6
 
 _lock = threading.Lock()
-_values: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+# Longest first, so a token containing another secret is masked whole. A
+# tuple, replaced whole on each registration: scrub() reads one snapshot.
+_ordered: tuple[str, ...] = ()
 
 
 def register(value: str | None) -> None:
-    """Remember a secret value; later :func:`scrub` calls mask it."""
-    global _pattern
+    """Remember a secret value; later :func:`scrub` calls mask it.
+
+    It runs on the event loop for every token fetched, so it compiles
+    nothing: a single regex of every value cost a third of a second per
+    registration once a long run had fetched 3,000 tokens.
+    """
+    global _ordered
     if not value or len(value) < _MIN_LEN:
         return
     with _lock:
-        if value in _values:
-            return
-        _values.add(value)
-        # Longest first, so a token containing another secret is masked whole.
-        ordered = sorted(_values, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        if value not in _ordered:
+            _ordered = tuple(sorted((*_ordered, value), key=len, reverse=True))
 
 
 def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    pattern = _pattern
-    if pattern is None or not text:
+    """``text`` with every registered secret replaced by ``***``.
+
+    A substring search per value (a few microseconds per thousand values on
+    a log line), then a replacement only where one is found.
+    """
+    if not text:
         return text
-    return pattern.sub(MASK, text)
+    for value in _ordered:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
