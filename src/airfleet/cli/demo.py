@@ -8,6 +8,7 @@ import anyio
 import click
 from rich.console import Console
 
+from airfleet._gc import DEFAULT_THRESHOLD
 from airfleet.engine import Engine, RunReport
 from airfleet.fleet_file import parse_fleet
 from airfleet.logs import log_event
@@ -48,7 +49,9 @@ async def _demo(console: Console, count: int, seed: int) -> int:
             sim.fleet_yaml(server.url, auth="oauth"), source="<demo fleet>", env=sim.env()
         )
         console.rule(f"[bold]airfleet demo[/]: {count} simulated deployments at {server.url}")
-        async with Engine(fleet, listeners=[log_event], seed=seed) as engine:
+        async with Engine(
+            fleet, listeners=[log_event], seed=seed, gc_threshold=DEFAULT_THRESHOLD
+        ) as engine:
             console.print(
                 f"[bold]1.[/] trigger [cyan]{DEMO_DAG}[/] everywhere and wait for the runs"
             )
