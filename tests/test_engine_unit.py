@@ -329,3 +329,21 @@ async def test_after_a_refusal_only_a_token_fetched_since_is_tried() -> None:
             group.start_soon(revoke_at, 9.1)  # both revoked
     assert outcomes == [Outcome.OK, Outcome.OK]
     assert len(issued) >= 3
+
+
+async def test_a_due_token_is_claimed_for_refresh_once() -> None:
+    """Of the calls that send a due token, one starts its refresh; the rest just send it."""
+    clock = FakeClock()
+    cache = TokenCache(clock)
+
+    async def fetch() -> tuple[str, float]:
+        return "Bearer tok", 100.0
+
+    token = await cache.get("cc", fetch)
+    assert not cache.claim_refresh(token)  # not due yet
+    clock.advance(91.0)
+    assert cache.claim_refresh(token)
+    assert not cache.claim_refresh(token)  # claimed already
+    fresh = await cache.get("cc", fetch)
+    assert fresh.generation == 2
+    assert not cache.claim_refresh(token)  # no longer the current token

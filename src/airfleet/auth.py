@@ -217,6 +217,7 @@ class _Entry:
     generation: int = 0
     failed_at: float | None = None
     failure: str = ""
+    claimed: int = 0  # the generation a background refresh was claimed for
 
 
 class TokenCache:
@@ -310,6 +311,21 @@ class TokenCache:
         entry = self._entries.get(key)
         return entry is not None and entry.lock.locked()
 
+    def claim_refresh(self, credential: Credential) -> bool:
+        """True once per token that is due with nobody refreshing it: the
+        caller starts the refresh; every other caller goes on sending it."""
+        entry = self._entries.get(credential.key)
+        if (
+            entry is None
+            or entry.current is not credential
+            or entry.claimed == credential.generation
+            or entry.lock.locked()
+            or not credential.due(self._clock.now())
+        ):
+            return False
+        entry.claimed = credential.generation
+        return True
+
     def invalidate(self, credential: Credential) -> bool:
         """Forget ``credential`` if it is still the current one; True if it was."""
         entry = self._entries.get(credential.key)
@@ -344,9 +360,9 @@ class Credentials:
         """The cache key (and per-credential rate key) a scope uses."""
         return self._strategy(scope.profile).cache_key(scope)
 
-    def fixed(self, scope: AuthScope) -> Credential | None:
-        """The scope's credential if it needs no fetch (a ready token, basic auth)."""
-        key = self.key_for(scope)
+    def fixed(self, scope: AuthScope, key: str) -> Credential | None:
+        """The scope's credential (cache key ``key``) if it needs no fetch: a
+        ready token, or basic auth."""
         credential = self._fixed.get(key)
         if credential is None:
             header = self._strategy(scope.profile).fixed_header(scope)
@@ -363,9 +379,10 @@ class Credentials:
         """The fetched token to send at this instant, if still good."""
         return self._cache.usable(key, since)
 
-    def due(self, credential: Credential) -> bool:
-        """Is this token past its refresh point with nobody refreshing it?"""
-        return credential.due(self._clock.now()) and not self._cache.refreshing(credential.key)
+    def claim_refresh(self, credential: Credential) -> bool:
+        """Should this caller refresh the token it is about to send (due, and
+        no other caller has claimed it)? See :meth:`TokenCache.claim_refresh`."""
+        return credential.refresh_at is not None and self._cache.claim_refresh(credential)
 
     async def fetched(
         self, scope: AuthScope, fetch: TokenFetch, *, since: float = -math.inf

@@ -370,18 +370,21 @@ class Engine:
         profile = self.fleet.profile_for(deployment)
         scope = AuthScope(deployment, profile, dialect)
         key = self._credentials.key_for(scope)
+        limits = run.lanes.limits
+        admission = limits.admission(
+            deployment, credential_key=key, credential_rate=profile.max_per_second
+        )
         return _Route(
             deployment.name,
             deployment.url,
             dialect,
             scope,
             key,
-            self._credentials.fixed(scope),
+            self._credentials.fixed(scope, key),
             self._policy(deployment.retries, deployment.timeout_s),
-            run.lanes.limits.admission(
-                deployment, credential_key=key, credential_rate=profile.max_per_second
-            ),
-            run.lanes.limits.admission(deployment),
+            admission,
+            # Without a credential's rate, the same admission (the common case).
+            admission if profile.max_per_second is None else limits.admission(deployment),
         )
 
     def _policy(self, retries: int, timeout_s: float) -> RetryPolicy:
@@ -570,7 +573,7 @@ class Engine:
                     # late departure does not crowd the calls behind.
                     credential = await self._token(run, scope, since)
                     await admission.pace()
-                elif credentials.due(credential):
+                elif credentials.claim_refresh(credential):
                     # Good to send, but due: replace it behind this call's
                     # back, so the calls queued behind it never find it gone.
                     run.spawn(self._refresh, run, scope)
@@ -670,11 +673,11 @@ def _round_robin(calls: Sequence[Call]) -> Iterator[tuple[int, Call]]:
     sit idle. Taken round-robin across deployments (plan order within each),
     each deployment's queue holds only its share of the workers.
     """
+    if len({call.deployment.name for call in calls}) == len(calls):
+        return enumerate(calls)  # one call per deployment: plan order is fair
     by_deployment: dict[str, list[int]] = {}
     for index, call in enumerate(calls):
         by_deployment.setdefault(call.deployment.name, []).append(index)
-    if len(by_deployment) == len(calls):
-        return enumerate(calls)  # one call per deployment: plan order is fair
     rounds = itertools.zip_longest(*by_deployment.values())
     return ((i, calls[i]) for turn in rounds for i in turn if i is not None)
 

@@ -129,8 +129,10 @@ class Pacer:
         self.next_at = _NEVER  # the theoretical arrival time: the earliest next departure
         self._clock = clock
         self._most = int(per_second) or 1  # floor, and at least one
-        # The real departures within the last window (the guard).
-        self._departures: deque[float] = deque()
+        # The real departures within the last window (the guard): at most
+        # floor(rate) of them, so a list (56 bytes empty; a deque is 624, and
+        # a fleet has a pacer per deployment).
+        self._departures: list[float] = []
         self._lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
@@ -146,12 +148,15 @@ class Pacer:
             other.next_at = self._departures[-1] + other.interval
         return other
 
-    def _forget_before(self, now: float) -> deque[float]:
+    def _forget_before(self, now: float) -> list[float]:
         # One expression, here and where book() sleeps, so a departure is
         # forgotten exactly when the sleep for it ends (no float gap to spin in).
         departures = self._departures
-        while departures and departures[0] + WINDOW_S <= now:
-            departures.popleft()
+        gone = 0
+        while gone < len(departures) and departures[gone] + WINDOW_S <= now:
+            gone += 1
+        if gone:
+            del departures[:gone]
         return departures
 
     def book_now(self) -> bool:
@@ -208,9 +213,9 @@ class Rates:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._pacers: dict[str, Pacer] = {}
+        self._pacers: dict[tuple[str, str], Pacer] = {}
 
-    def pacer(self, scope: str, per_second: float | None) -> Pacer | None:
+    def pacer(self, scope: tuple[str, str], per_second: float | None) -> Pacer | None:
         """The scope's pacer at ``per_second`` (None: the scope has no rate)."""
         if per_second is None:
             return None
@@ -234,7 +239,7 @@ class Limits:
         self._rates = rates
         self.max_in_flight = fleet.max_in_flight
         self._fleet_cap = Capacity(fleet.max_in_flight)
-        self._fleet_rate = rates.pacer("fleet", fleet.max_per_second)
+        self._fleet_rate = rates.pacer(("fleet", ""), fleet.max_per_second)
         self._uncapped = Capacity(_UNCAPPED)
         self._dep_caps: dict[str, Capacity] = {}
         self._dep_rates: dict[str, Pacer | None] = {}
@@ -248,7 +253,7 @@ class Limits:
         if cap is None:
             cap = self._dep_caps[deployment.name] = Capacity(deployment.max_in_flight)
             self._dep_rates[deployment.name] = self._rates.pacer(
-                f"deployment {deployment.name}", deployment.max_per_second
+                ("deployment", deployment.name), deployment.max_per_second
             )
         return cap, self._dep_rates[deployment.name]
 
@@ -256,7 +261,7 @@ class Limits:
         if key is None or per_second is None:
             return None
         if key not in self._cred_rates:
-            self._cred_rates[key] = self._rates.pacer(f"credential {key}", per_second)
+            self._cred_rates[key] = self._rates.pacer(("credential", key), per_second)
         return self._cred_rates[key]
 
     def admission(
