@@ -1,7 +1,7 @@
 """airfleet's engine against a bare aiohttp loop, side by side, on the simulator (issue #4).
 
 Usage: .venv/bin/python benchmarks/engine_vs_aiohttp.py [--deployments 1000] [--rounds 20]
-           [--repeat 3] [--label TEXT] [--out PATH]
+           [--repeat 3] [--unpaced] [--baseline TREE] [--label TEXT] [--out PATH]
 
 Scenarios (each contender a whole process; the simulator in its own process):
   * 0 ms latency, list pools on every deployment, 200 in flight: airfleet should
@@ -11,6 +11,8 @@ Scenarios (each contender a whole process; the simulator in its own process):
 The library contender paces CPython's garbage collector as the CLI does
 (``Engine(gc_threshold=20_000)``: a process owner's choice); ``--unpaced``
 adds a third, the library at its default, which leaves the collector alone.
+``--baseline TREE`` adds the library of another source tree (``git worktree add
+/tmp/before REV``), interleaved with the rest, for an A/B in one run.
 Requests are counted by the simulator, not by the clients. Each contender times
 its own work (first request to last answer), so interpreter start-up, imports
 and reading the fleet file do not dilute the steady state; ``--rounds`` passes
@@ -45,15 +47,24 @@ def tuned_config(sim: SimProcess, concurrency: int) -> Path:
 
 
 def measure(
-    sim: SimProcess, contender: str, config: Path, rounds: int, concurrency: int
+    sim: SimProcess,
+    contender: str,
+    config: Path,
+    rounds: int,
+    concurrency: int,
+    baseline: Path | None = None,
 ) -> dict[str, float]:
     sim.reset()
     sim_cpu = sim.cpu_s()
-    args = [sys.executable, str(CONTENDERS), contender.removesuffix("-unpaced"), str(config)]
+    name = contender.removesuffix("-unpaced").removesuffix("@baseline")
+    args = [sys.executable, str(CONTENDERS), name, str(config)]
     args += ["--rounds", str(rounds), "--concurrency", str(concurrency)]
     if contender.endswith("-unpaced"):
         args.append("--no-gc-pacing")
-    measured = run_child(args, env=sim.env)
+    env = dict(sim.env)
+    if contender.endswith("@baseline") and baseline is not None:
+        env["PYTHONPATH"] = str(baseline / "src")  # that tree's airfleet, this tree's harness
+    measured = run_child(args, env=env)
     sim_cpu = sim.cpu_s() - sim_cpu
     requests = sim.stats()["requests_total"]
     assert measured.output["failed"] == 0, measured.output
@@ -82,11 +93,18 @@ def main() -> None:
         help="also run the library at its default, CPython's collector left alone",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the library of another source tree (a git worktree), interleaved",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "engine_vs_aiohttp.md"
     )
     args = parser.parse_args()
     rows = []
     contenders = ["bare", "library"] + (["library-unpaced"] if args.unpaced else [])
+    if args.baseline is not None:
+        contenders.append("library@baseline")
     with tempfile.TemporaryDirectory() as tmp:
         for latency in (0.0, 50.0):
             with simulator(Path(tmp), deployments=args.deployments, latency_ms=latency) as sim:
@@ -94,7 +112,9 @@ def main() -> None:
                 best: dict[str, dict[str, float]] = {}
                 for _ in range(args.repeat):  # interleaved, so drift hits both alike
                     for contender in contenders:
-                        got = measure(sim, contender, config, args.rounds, args.concurrency)
+                        got = measure(
+                            sim, contender, config, args.rounds, args.concurrency, args.baseline
+                        )
                         if contender not in best or got["rps"] > best[contender]["rps"]:
                             best[contender] = got
                 bound = args.concurrency / (latency / 1000) if latency else None
