@@ -425,48 +425,44 @@ def test_continue_on_failure_goes_on(sim: SimThread, fleet: Path, tmp_path: Path
     assert outcomes == {("trigger", "failed"), ("unpause", "ok")}
 
 
-def test_step_limits_apply_to_that_step(tmp_path: Path) -> None:
-    """A step's limits (max_in_flight: 1) hold on the server for that step's calls."""
+def run_with_step_limits(tmp_path: Path, steps: str) -> tuple[Any, dict[str, Any], Any]:
+    """Run a job of ``steps`` on six slow deployments allowing 4 in flight each."""
     simulator = Simulator(deployments=6, api="v2", faults=Faults(latency_ms=20))
     with sim_in_thread(simulator) as own:
         own.write_fleet(
             tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None, "max_in_flight": 4}
         )
-        job = write_job(
-            tmp_path,
-            "version: 1\nname: gentle\nfleet: fleet.yaml\nsteps:\n"
-            "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 1}}\n",
-        )
+        job = write_job(tmp_path, "version: 1\nname: shared\nfleet: fleet.yaml\nsteps:\n" + steps)
         out, report = run_job(own, job, tmp_path / "state")
-        assert out.returncode == 0, out.stderr
-        assert report["summary"]["ok"] == 12
-        assert own.stats()["max_in_flight"] == 1
+        return out, report, own.stats()
+
+
+def test_step_limits_apply_to_that_step(tmp_path: Path) -> None:
+    """A step's limits (max_in_flight: 1) hold on the server for that step's calls."""
+    out, report, stats = run_with_step_limits(
+        tmp_path, "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 1}}\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert report["summary"]["ok"] == 12
+    assert stats["max_in_flight"] == 1
 
 
 def test_a_step_with_its_own_limits_shares_the_jobs_token(tmp_path: Path) -> None:
     """Two steps, the second with limits: one OAuth token for the job, the limits still hold."""
-    simulator = Simulator(deployments=6, api="v2", faults=Faults(latency_ms=20))
-    with sim_in_thread(simulator) as own:
-        own.write_fleet(
-            tmp_path / "fleet.yaml", extra_defaults={"max_per_second": None, "max_in_flight": 4}
-        )
-        # The first step is one call, so all the server sees in flight beyond
-        # one request at a time is the second step's doing.
-        job = write_job(
-            tmp_path,
-            "version: 1\nname: shared\nfleet: fleet.yaml\nsteps:\n"
-            "  - trigger: {dags: [hello], select: 'name:dep-0000'}\n"
-            "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 2}}\n",
-        )
-        state = tmp_path / "state"
-        out, report = run_job(own, job, state)
-        assert out.returncode == 0, out.stderr
-        assert report["summary"]["ok"] == 1 + 12
-        stats = own.stats()
-        assert stats["token_fetches"]["oauth"] == 1
-        assert report["summary"]["token_fetches"] == 1
-        assert stats["max_in_flight"] == 2
-        assert report["summary"]["requests"] == stats["requests_seen"]
+    # The first step is one call, so all the server sees in flight beyond
+    # one request at a time is the second step's doing.
+    out, report, stats = run_with_step_limits(
+        tmp_path,
+        "  - trigger: {dags: [hello], select: 'name:dep-0000'}\n"
+        "  - trigger: {dags: [hello, refresh_dims], limits: {max_in_flight: 2}}\n",
+    )
+    state = tmp_path / "state"
+    assert out.returncode == 0, out.stderr
+    assert report["summary"]["ok"] == 1 + 12
+    assert stats["token_fetches"]["oauth"] == 1
+    assert report["summary"]["token_fetches"] == 1
+    assert stats["max_in_flight"] == 2
+    assert report["summary"]["requests"] == stats["requests_seen"]
     records = [
         json.loads(line)
         for path in (state / "shared").glob("*.jsonl")
