@@ -2,7 +2,8 @@
 
 A run::
 
-    workers (max_in_flight of them, in one anyio task group) take calls in plan order
+    workers (max_in_flight of them, in one anyio task group) take calls round-robin
+        across deployments, in plan order within each
     call: dialect (declared, or detected once per server) -> conversation -> requests
     request: _send -> _send_with_auth -> _send_once -> transport
     result -> sink -> collector (in the worker's own step, in the order calls finish)
@@ -26,9 +27,10 @@ the same limits and retry policy, and every request a server sees is
 counted in the run's ``summary.requests``.
 
 Concurrency model: one event loop (aiohttp runs on asyncio; anyio provides
-the structure). Every task lives in the run's anyio task group: the
-workers, a call parked between the polls of ``--wait``, and the watcher of
-``stop``. Nothing outlives :meth:`Engine.run`. Shared state (limits, the
+the structure). Every task lives in the run's anyio task groups: the
+workers, a call parked between the polls of ``--wait``, a token's refresh
+ahead of expiry, and the watcher of ``stop``. Nothing outlives
+:meth:`Engine.run`. Shared state (limits, the
 token cache, detected dialects) is touched only between awaits, so it needs
 no locks beyond the token cache's single flight.
 
