@@ -104,6 +104,11 @@ BROKEN_FLEETS: list[tuple[str, Any, str]] = [
         "deployments[0].url",
     ),
     ("url without host", lambda t: t.replace("url: http://127.0.0.1", "url: http://", 1), "url"),
+    (
+        "url with user info",
+        lambda t: t.replace("url: http://127.0.0.1", "url: http://admin:pw-in-url@127.0.0.1", 1),
+        "user name or password (http://***@127.0.0.1",
+    ),
     ("unsupported version", lambda t: t.replace("version: 1", "version: 7", 1), "version"),
     (
         "unknown auth profile",

@@ -152,6 +152,39 @@ def test_bad_urls_are_refused(url: str, message: str) -> None:
     assert error.line == 8
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://admin:s3cret-pw@a.example.com/x",
+        "https://admin@a.example.com/x",
+        "https://:s3cret-pw@a.example.com",
+        "https://adm[in:s3cret-pw@a.example.com",  # unparsable, and still not echoed
+    ],
+)
+def test_a_url_with_user_info_is_refused_without_echoing_it(url: str) -> None:
+    """user:password@ in a URL: a config error naming the deployment, never the password."""
+    error = error_of(MINIMAL.replace("https://a.example.com/x/", url))
+    assert "user name or password" in str(error)
+    assert "deployment 'a'" in str(error)
+    assert "s3cret-pw" not in str(error)
+    assert "admin" not in str(error)
+    assert error.line == 8
+
+
+def test_a_token_url_with_user_info_is_refused() -> None:
+    """The same for an auth profile's token_url, which names the profile."""
+    text = (
+        "version: 1\nauth:\n  cc:\n    kind: client-credentials\n"
+        "    token_url: https://id:s3cret-pw@auth.example.com/oauth/token\n"
+        "    client_id: id\n    client_secret: x\n"
+        "deployments:\n  - name: a\n    url: https://a.example.com\n    auth: cc\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_fleet(text, env={})
+    assert "auth profile 'cc'" in str(caught.value)
+    assert "s3cret-pw" not in str(caught.value)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost", "[::1]:80", "127.1.2.3"])
 def test_plain_http_to_loopback_is_fine(host: str) -> None:
     """Loopback needs no allow_insecure."""

@@ -256,7 +256,13 @@ def _to_fleet(located: Located, model: _Fleet) -> Fleet:
             raise located.error(
                 where, f"auth profile {auth!r} is not defined{did_you_mean(auth, profiles)}"
             )
-        url = _check_url(located, (*path, "url"), d.url, allow_insecure=d.allow_insecure)
+        url = _check_url(
+            located,
+            (*path, "url"),
+            d.url,
+            owner=f"deployment {d.name!r}",
+            allow_insecure=d.allow_insecure,
+        )
         # An explicit null means unlimited; absent means the default.
         rate = (
             d.max_per_second if "max_per_second" in d.model_fields_set else defaults.max_per_second
@@ -293,6 +299,7 @@ def _profile(
             located,
             ("auth", name, "token_url"),
             profile.token_url,
+            owner=f"auth profile {name!r}",
             allow_insecure=profile.allow_insecure,
         )
         return ClientCredentialsAuth(
@@ -325,24 +332,50 @@ def _profile(
 
 
 def _check_url(
-    located: Located, path: tuple[str | int, ...], url: str, *, allow_insecure: bool
+    located: Located,
+    path: tuple[str | int, ...],
+    url: str,
+    *,
+    owner: str,
+    allow_insecure: bool,
 ) -> str:
+    shown = _without_user_info(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        user_info = parts.username is not None or parts.password is not None
     except ValueError:
-        host, parts = None, None
+        host, parts, user_info = None, None, False
+    if user_info or (parts is None and shown != url):
+        # aiohttp refuses such a URL beside an Authorization header, and the
+        # password would reach every message that names the URL.
+        raise located.error(
+            path,
+            f"the URL of {owner} carries a user name or password ({shown}); leave them "
+            "out of it and put the credentials in an auth profile (kind: password)",
+        )
     if parts is None or parts.scheme not in ("http", "https") or not host:
-        raise located.error(path, f"{url!r} is not an http(s) URL; use https://host/path")
+        raise located.error(path, f"{shown!r} is not an http(s) URL; use https://host/path")
     if parts.query or parts.fragment:
-        raise located.error(path, f"{url!r}: leave out the query and fragment")
+        raise located.error(path, f"{shown!r}: leave out the query and fragment")
     if parts.scheme == "http" and not allow_insecure and not _loopback(host):
         raise located.error(
             path,
-            f"{url!r} is plain http to a non-loopback host; use https, "
+            f"{shown!r} is plain http to a non-loopback host; use https, "
             "or set allow_insecure: true next to it",
         )
     return url.rstrip("/")
+
+
+def _without_user_info(url: str) -> str:
+    """The URL with whatever stands before an ``@`` in its authority masked."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _loopback(host: str) -> bool:
