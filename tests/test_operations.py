@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airfleet.dialects import AirflowV1, AirflowV2, Dialect
+from airfleet.dialects.base import MAX_REASON
 from airfleet.errors import ApiError
 from airfleet.operations import DagsSpec, HealthSpec, PauseSpec, PoolsSpec, TriggerSpec
 from airfleet.protocol import Conversation, Pause, Request, Response, Verdict
@@ -272,3 +275,25 @@ def test_trigger_500_then_our_run_found_is_ok(found: int, outcome: Outcome) -> N
         assert verdict.data["already_existed"] is True
     else:
         assert verdict.status == 500
+
+
+@given(
+    detail=st.text(min_size=1, max_size=5000),
+    shape=st.sampled_from(["detail", "title", "error", "text", "validation"]),
+)
+@pytest.mark.parametrize("dialect", [AirflowV1(), AirflowV2()], ids=["v1", "v2"])
+def test_a_server_reason_is_one_bounded_line(dialect: Dialect, detail: str, shape: str) -> None:
+    """Whatever a server puts in its error body (a schema dump, a stack trace),
+    the reason quoted is one line of at most MAX_REASON characters."""
+    bodies: dict[str, Any] = {
+        "detail": {"detail": detail},
+        "title": {"title": detail},
+        "error": {"error": detail},
+        "text": None,
+        "validation": {"detail": [{"loc": ["body", detail], "msg": detail}] * 3},
+    }
+    response = Response(422, bodies[shape], text=detail if shape == "text" else "")
+    reason = dialect.error_message(response)
+    assert "\n" not in reason
+    assert "\r" not in reason
+    assert len(reason) <= MAX_REASON

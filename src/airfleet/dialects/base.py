@@ -14,6 +14,8 @@ from airfleet.protocol import Request, Response
 __all__ = ["DagRunInfo", "Dialect", "PoolFields"]
 
 TERMINAL_STATES = frozenset({"success", "failed"})
+# The longest reason an error message quotes from a server's answer.
+MAX_REASON = 300
 
 
 def seg(value: str) -> str:
@@ -126,7 +128,12 @@ class Dialect(ABC):
     # -- answers --------------------------------------------------------------
 
     def error_message(self, response: Response) -> str:
-        """A one-line reason from an error body (both dialects' shapes are read)."""
+        """A one-line reason from an error body (both dialects' shapes are read),
+        at most ``MAX_REASON`` characters: a server's schema dump or stack
+        trace would otherwise fill a report's error column."""
+        return _one_line(self._reason(response), MAX_REASON)
+
+    def _reason(self, response: Response) -> str:
         body = response.body
         if 300 <= response.status < 400:
             where = response.headers.get("Location") or "elsewhere"
@@ -240,6 +247,11 @@ def _validation_item(item: Any) -> str:
         msg = item.get("msg") or item.get("type") or "invalid"
         return f"{where}: {msg}" if where else str(msg)
     return str(item)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _excerpt(text: str, limit: int = 120) -> str:
