@@ -186,7 +186,9 @@ class _Password:
         if scope.dialect.login_style != "basic":
             return None
         raw = f"{self.profile.username}:{self.profile.password.reveal()}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
+        encoded = base64.b64encode(raw).decode("ascii")
+        redaction.register(encoded)  # what a server quoting the header would show
+        return "Basic " + encoded
 
     def token_request(self, scope: AuthScope) -> TokenRequest:
         profile = self.profile

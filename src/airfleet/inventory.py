@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from airfleet import redaction
+
 __all__ = [
     "ApiChoice",
     "AuthProfile",
@@ -40,6 +42,10 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # A server may quote what it was sent (a 401 echoing the header, a
+        # token service echoing the client secret): every text airfleet
+        # writes is scrubbed of each secret it was configured with.
+        redaction.register(value)
 
     def reveal(self) -> str:
         """The secret itself: only for building a request."""
