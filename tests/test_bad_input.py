@@ -158,6 +158,8 @@ BAD_ARGUMENTS: list[tuple[list[str], str]] = [
     (["dags", "--report", "pdf"], "--report"),
     (["audit", "pools", "--spec", "/no/such/pools.yaml"], "pools.yaml"),
     (["frobnicate"], "frobnicate"),
+    (["pools", "-o", "/no/such/dir/pools.json"], "cannot write the report to /no/such/dir"),
+    (["trigger", "hello", "-o", "/dev/null/report.xml"], "cannot write the report"),
 ]
 
 
@@ -222,6 +224,26 @@ def test_bad_job_file_is_one_line_exit_2_and_nothing_sent(
     assert "Traceback" not in out.stderr
     assert seen(sim) == before
     assert not state.exists() or not any(state.rglob("*.jsonl"))
+
+
+def test_a_state_dir_that_cannot_be_made_is_one_line_exit_2_and_nothing_sent(
+    sim: SimThread, tmp_path: Path
+) -> None:
+    """--state-dir under a file: exit 2 naming the directory and the option, nothing sent."""
+    config = tmp_path / "fleet.yaml"
+    config.write_text(good_fleet(sim), encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "version: 1\nname: ok\nfleet: fleet.yaml\nsteps:\n  - trigger: {dags: [hello]}\n",
+        encoding="utf-8",
+    )
+    before = seen(sim)
+    out = airfleet(["run", str(job), "--state-dir", "/dev/null/state"], sim.sim.env())
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "/dev/null/state" in line
+    assert "--state-dir" in line
+    assert seen(sim) == before
 
 
 # -- fuzz: the loaders raise ConfigError or nothing ------------------------------------

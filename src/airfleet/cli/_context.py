@@ -23,6 +23,7 @@ from rich.console import Console
 
 from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.cli._dry_run import print_plan
+from airfleet.cli._output import AtomicOutput
 from airfleet.cli._progress import ProgressListener
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
@@ -151,12 +152,17 @@ class CliContext:
         body that returns an exit code has written its own output.
         """
         fmt = self.format_for(report_format, output)
-        out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+        target = AtomicOutput(output) if output else None  # checked before anything is sent
+        out: TextIO = target.file if target is not None else sys.stdout
         try:
-            return anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
-        finally:
-            if out is not sys.stdout:
-                out.close()
+            code = anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
+        except BaseException:
+            if target is not None:
+                target.discard()
+            raise
+        if target is not None:
+            target.commit()
+        return code
 
     def format_for(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
         if report_format is not None:
