@@ -59,6 +59,14 @@ def test_sigterm_mid_run_writes_the_report_file_and_exits_130(tmp_path: Path) ->
     assert summary["skipped"] == 12  # every run was still going: none finished, none lost
     assert made == 12  # and each was triggered once
     assert all("interrupted" in r["error"] for r in data["results"])
+    # What is known is kept: each run was made, so its id and its state at the
+    # interruption are in the report, to wait again with the same --run-id.
+    run_ids = {r["data"]["dag_run_id"] for r in data["results"]}
+    assert len(run_ids) == 1
+    (run_id,) = run_ids
+    assert all(r["data"]["interrupted"] is True for r in data["results"])
+    assert {r["data"]["state_at_interruption"] for r in data["results"]} <= {"queued", "running"}
+    assert all(f"--run-id {run_id} --wait" in r["error"] for r in data["results"])
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,16 @@ from airfleet.events import (
 from airfleet.inventory import Deployment, Fleet, FleetLimits
 from airfleet.limits import Admission, Limits, Rates
 from airfleet.plan import Call, Plan
-from airfleet.protocol import Answer, Conversation, Pause, Request, Response, Step, Verdict
+from airfleet.protocol import (
+    Answer,
+    CallInterrupted,
+    Conversation,
+    Pause,
+    Request,
+    Response,
+    Step,
+    Verdict,
+)
 from airfleet.results import Collector, Outcome, Result, Summary
 from airfleet.retry import UNCERTAIN_STATUSES, RetryPolicy
 from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Transport
@@ -268,7 +277,7 @@ class Engine:
             verdict = await self._converse(run, progress, sink, group)
         except anyio.get_cancelled_exc_class():
             # No await here: the result is recorded even as the task is cancelled.
-            self._finish(progress, sink, Verdict(Outcome.SKIPPED, error=_INTERRUPTED))
+            self._finish(progress, sink, _interrupted(progress.conversation))
             raise
         if verdict is not None:  # None: parked, a task of its own carries on
             self._finish(progress, sink, verdict)
@@ -661,6 +670,21 @@ class Engine:
 
 
 _INTERRUPTED = "interrupted while in flight; its effect is unknown"
+
+
+def _interrupted(conversation: Conversation | None) -> Verdict:
+    """A cancelled call's verdict: its conversation's, if it knows what happened."""
+    if conversation is not None:
+        try:
+            conversation.throw(CallInterrupted())
+        except StopIteration as done:
+            verdict: Verdict = done.value
+            return verdict
+        except Exception:  # noqa: S110 - it did not know, or broke: the generic verdict, still one
+            pass
+        else:
+            conversation.close()  # it asked for more: it cannot be answered now
+    return Verdict(Outcome.SKIPPED, error=_INTERRUPTED)
 
 
 def _no_task(*_: object) -> None:

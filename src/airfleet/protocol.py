@@ -15,7 +15,16 @@ from typing import Any
 
 from airfleet.results import Outcome
 
-__all__ = ["Answer", "Conversation", "Pause", "Request", "Response", "Step", "Verdict"]
+__all__ = [
+    "Answer",
+    "CallInterrupted",
+    "Conversation",
+    "Pause",
+    "Request",
+    "Response",
+    "Step",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +95,14 @@ class Verdict:
 Step = Request | tuple[Request, ...] | Pause
 Answer = Response | tuple[Response, ...] | None
 Conversation = Generator[Step, Answer, Verdict]
+
+
+class CallInterrupted(Exception):
+    """Thrown into a conversation whose call is cancelled (a stop's grace ran out).
+
+    A conversation that knows what already happened (a trigger whose run was
+    made, now being waited for) catches it and returns its verdict at once,
+    without yielding again; one that does not lets it pass, and the call is
+    recorded as interrupted with its effect unknown. Not an
+    ``AirfleetError``, so handlers of request failures never take it for one.
+    """

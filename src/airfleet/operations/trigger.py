@@ -26,7 +26,7 @@ from airfleet.errors import AirfleetError, ApiError
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
 from airfleet.plan import Call, Plan
-from airfleet.protocol import Conversation, Pause, Request, Verdict
+from airfleet.protocol import CallInterrupted, Conversation, Pause, Request, Verdict
 from airfleet.results import Outcome
 
 __all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
@@ -136,10 +136,31 @@ class TriggerSpec:
     def _wait(
         self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
     ) -> Conversation:
+        try:
+            return (yield from self._poll(dialect, data, since=since, state=state))
+        except CallInterrupted:
+            # Stopped while waiting: the run was made; say which, and how it
+            # stood, so the user can settle it with the same run id.
+            data.update(final_state=None, interrupted=True)
+            return Verdict(
+                Outcome.SKIPPED,
+                data=data,
+                error=(
+                    f"interrupted while waiting: run {self.run_id} was made and was "
+                    f"{data.get('state_at_interruption') or data.get('state')}; "
+                    f"wait again with --run-id {self.run_id} --wait"
+                ),
+                status=200,
+            )
+
+    def _poll(
+        self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
+    ) -> Conversation:
         deadline = since + self.timeout_s
         now = since
         poll = FIRST_POLL_S
         while state not in ("success", "failed"):
+            data["state_at_interruption"] = state
             if now >= deadline:
                 data.update(final_state=state, duration_s=round(now - since, 3))
                 return Verdict(
@@ -159,6 +180,7 @@ class TriggerSpec:
             if not answer.ok:
                 return failed(dialect, answer, what="polling the run")
             state = read(dialect.read_run, answer).state
+        data.pop("state_at_interruption", None)
         data.update(final_state=state, duration_s=round(now - since, 3))
         if state == "failed":
             return Verdict(Outcome.FAILED, data=data, error="the DAG run failed", status=200)
