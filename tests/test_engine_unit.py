@@ -342,8 +342,10 @@ async def test_a_due_token_is_claimed_for_refresh_once() -> None:
     token = await cache.get("cc", fetch)
     assert not cache.claim_refresh(token)  # not due yet
     clock.advance(91.0)
+    assert cache.ready("cc") is None  # due, and nobody refreshes it: the caller should
     assert cache.claim_refresh(token)
     assert not cache.claim_refresh(token)  # claimed already
+    assert cache.ready("cc") is token  # the claimed refresh serves everyone meanwhile
     fresh = await cache.get("cc", fetch)
     assert fresh.generation == 2
     assert not cache.claim_refresh(token)  # no longer the current token

@@ -248,7 +248,12 @@ class TokenCache:
         now = self._clock.now()
         if not current.usable(now):
             return None
-        if current.due(now) and entry is not None and not entry.lock.locked():
+        if (
+            current.due(now)
+            and entry is not None
+            and not entry.lock.locked()
+            and entry.claimed != current.generation  # nor claimed for a refresh
+        ):
             return None
         return current
 
