@@ -73,6 +73,23 @@ def test_trigger_409_with_our_run_present_is_ok(uncertain: bool, existed: bool) 
     assert steps[1].path == "/api/v2/dags/etl/dagRuns/r1"
 
 
+def test_a_retried_trigger_found_already_ended_took_until_it_was_seen() -> None:
+    """--wait, a retried POST's 409, and the run found finished: the duration runs
+    to when it was seen ended, not zero."""
+
+    def answer(step: Request) -> Response:
+        if step.method == "POST":
+            return Response(409, {"detail": "dup"}, at=10.0, uncertain_before=True)
+        return ok(run_body("success"), at=11.5)
+
+    spec = TriggerSpec("etl", "r1", wait=True)
+    verdict, steps = run(spec.converse(V2), answer)
+    assert verdict.outcome is Outcome.OK
+    assert verdict.data["final_state"] == "success"
+    assert verdict.data["duration_s"] == 1.5
+    assert [s.method for s in steps] == ["POST", "GET"]
+
+
 def test_trigger_409_without_our_run_is_a_logical_date_conflict() -> None:
     """409 and no run with our id: another run holds the logical date (apache/airflow#28486)."""
 

@@ -86,6 +86,7 @@ class TriggerSpec:
                 # Accepted, but the body is not a DAG run (a proxy's page?).
                 return self._unknown(str(exc))
             data: dict[str, Any] = run.as_data()
+            seen = posted.at
         elif posted.status in _TAKEN:
             # Ours, from an earlier attempt or an earlier invocation, or another
             # run holding the same logical date? Only a GET of our id can tell.
@@ -110,6 +111,7 @@ class TriggerSpec:
                     failed(dialect, check, what="HTTP 409, then checking the run").error or ""
                 )
             run = read(dialect.read_run, check)
+            seen = check.at
             data = run.as_data()
             # A 409 after an attempt that may have landed is our own run, made
             # by this invocation; otherwise the run was there before we came.
@@ -120,7 +122,7 @@ class TriggerSpec:
             return failed(dialect, posted)
         if not self.wait:
             return Verdict(Outcome.OK, data=data, status=posted.status)
-        return (yield from self._wait(dialect, data, since=posted.at, state=run.state))
+        return (yield from self._wait(dialect, data, since=posted.at, seen=seen, state=run.state))
 
     def _unknown(self, reason: str) -> Verdict:
         """A POST whose fate is unknown: failed, ``data.effect`` says so."""
@@ -134,10 +136,11 @@ class TriggerSpec:
         )
 
     def _wait(
-        self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
+        self, dialect: Dialect, data: dict[str, Any], *, since: float, seen: float, state: str
     ) -> Conversation:
+        """Poll until the run ends; ``state`` is what was seen at ``seen``."""
         try:
-            return (yield from self._poll(dialect, data, since=since, state=state))
+            return (yield from self._poll(dialect, data, since=since, seen=seen, state=state))
         except CallInterrupted:
             # Stopped while waiting: the run was made; say which, and how it
             # stood, so the user can settle it with the same run id.
@@ -154,10 +157,12 @@ class TriggerSpec:
             )
 
     def _poll(
-        self, dialect: Dialect, data: dict[str, Any], *, since: float, state: str
+        self, dialect: Dialect, data: dict[str, Any], *, since: float, seen: float, state: str
     ) -> Conversation:
         deadline = since + self.timeout_s
-        now = since
+        # A run found already ended (a 409 on a retried POST, checked later)
+        # took until it was seen, not no time at all.
+        now = seen
         poll = FIRST_POLL_S
         while state not in ("success", "failed"):
             data["state_at_interruption"] = state
