@@ -20,6 +20,7 @@ from airfleet.inventory import (
     TokenAuth,
 )
 from airfleet.operations import plan_pools, plan_trigger
+from airfleet.plan import Plan
 from airfleet.results import Outcome
 from airfleet.testing import FakeClock, MockTransport, answer
 from airfleet.transport import HttpRequest, HttpResponse
@@ -349,3 +350,38 @@ async def test_a_due_token_is_claimed_for_refresh_once() -> None:
     fresh = await cache.get("cc", fetch)
     assert fresh.generation == 2
     assert not cache.claim_refresh(token)  # no longer the current token
+
+
+async def test_a_refresh_under_way_when_the_run_ends_is_finished_and_counted() -> None:
+    """The last call sends a due token and starts its refresh; the run waits for
+    it, so the token requests the server saw are the ones the summary counts."""
+    clock = FakeClock()
+    tokens = iter(["tok-1", "tok-2"])
+
+    class SlowTokens(MockTransport):
+        async def send(self, request: HttpRequest) -> HttpResponse:
+            if request.url.endswith("/oauth/token") and len(self.sent) > 1:
+                self.sent.append(request)
+                await clock.sleep(1.0)  # the refresh is still under way as the run ends
+                return answer(200, {"access_token": next(tokens), "expires_in": 20})
+            return await super().send(request)
+
+    def route(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/oauth/token"):
+            return answer(200, {"access_token": next(tokens), "expires_in": 20})
+        return answer(200, POOLS)
+
+    profile = ClientCredentialsAuth("cc", "http://auth.test/oauth/token", "id", Secret("s3cret"))
+    slow = Deployment("d0", "http://d0.test", "cc", api="v2", max_per_second=1)
+    f = Fleet((slow,), {"cc": profile})
+    transport = SlowTokens(route)
+    async with clock.autojump(), Engine(f, transport=transport, clock=clock) as engine:
+        await engine.run(plan_pools(f.deployments))  # tok-1 at 0 s: due at 18 s, sent until 19 s
+        clock.advance(17.5 - clock.now())
+        two = plan_pools(f.deployments)
+        # The second call queues behind the rate to 18.5 s: it sends tok-1, due.
+        report = await engine.run(Plan("pools", two.calls * 2))
+    token_requests = [r for r in transport.sent if r.url.endswith("/oauth/token")]
+    assert len(token_requests) == 2
+    assert report.summary.ok == 2
+    assert report.summary.token_fetches == 1  # the refresh: answered, and counted

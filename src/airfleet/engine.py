@@ -233,20 +233,27 @@ class Engine:
         count = max(1, min(run.lanes.limits.max_in_flight, len(plan)))
         async with anyio.create_task_group() as outer:
             run.spawn = outer.start_soon
-            outer.start_soon(self._watch_stop, stop, outer)
+            watching = anyio.CancelScope()
+            outer.start_soon(self._watch_stop, stop, outer, watching)
             async with anyio.create_task_group() as workers:
                 for _ in range(count):
                     workers.start_soon(self._worker, run, pending, sink, stop, workers)
-            outer.cancel_scope.cancel()  # the watcher: every call has its result
+            # Every call has its result. A token refresh still under way is
+            # waited for, not cut off: the server has counted its request,
+            # and the run's count of requests is what the servers saw.
+            watching.cancel()
         # Calls never started (what the workers left in the iterator):
         # skipped, still exactly one result each.
         for index, call in pending:
             sink.deliver(index, call.skipped("not started: the run was interrupted"))
 
-    async def _watch_stop(self, stop: anyio.Event, outer: TaskGroup) -> None:
-        await stop.wait()
-        await self._clock.sleep(self._grace_s)
-        outer.cancel_scope.cancel()
+    async def _watch_stop(
+        self, stop: anyio.Event, outer: TaskGroup, watching: anyio.CancelScope
+    ) -> None:
+        with watching:
+            await stop.wait()
+            await self._clock.sleep(self._grace_s)
+            outer.cancel_scope.cancel()  # the grace is over: cancel what is left
 
     async def _worker(
         self,
