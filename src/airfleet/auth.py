@@ -313,11 +313,6 @@ class TokenCache:
             )
             return entry.current
 
-    def refreshing(self, key: str) -> bool:
-        """Is a fetch for ``key`` under way?"""
-        entry = self._entries.get(key)
-        return entry is not None and entry.lock.locked()
-
     def claim_refresh(self, credential: Credential) -> bool:
         """True once per token that is due with nobody refreshing it: the
         caller starts the refresh; every other caller goes on sending it."""

@@ -544,7 +544,7 @@ class Engine:
                 self._attempted(route, request, attempt, response.status, 0.0, "credential refused")
             self._emit(ReAuthenticating(route.name, credential.key, response.status))
             response, credential = await self._send_once(
-                run, route, request, tally, refused_at=response.at
+                run, route, request, tally, since=response.at
             )
             if not route.dialect.is_auth_failure(response):
                 return response
@@ -562,14 +562,15 @@ class Engine:
         request: Request,
         tally: _Tally,
         *,
-        refused_at: float | None = None,
+        since: float = -math.inf,
     ) -> tuple[Response, Credential | None]:
-        """One exchange inside admission; the credential is read after admission."""
+        """One exchange inside admission; the credential is read after admission.
+
+        ``since``: after a refusal, only a token whose fetch began since then
+        (one fetched just before a revocation may be revoked too).
+        """
         credentials = self._credentials
         credential: Credential | None = None
-        # After a refusal, only a token fetched since: one fetched just
-        # before a revocation may be revoked too.
-        since = refused_at if refused_at is not None else -math.inf
         scope = route.scope if request.auth else None
         if scope is None:
             admission = route.open_admission

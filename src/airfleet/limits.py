@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from types import TracebackType
 
 from airfleet.clock import Clock
 from airfleet.inventory import Deployment, FleetLimits
@@ -300,9 +299,9 @@ class Limits:
 
 
 class Admission:
-    """A request's place under :class:`Limits`: ``async with admission:``, or on
-    the engine's hot path ``enter_now()`` / ``await enter()`` then ``leave()``,
-    which spares two coroutines per request when nothing has to wait."""
+    """A request's place under :class:`Limits`: ``enter_now()``, or ``await
+    enter()`` when it must wait, then ``leave()``; the fast path spares two
+    coroutines per request when nothing has to wait."""
 
     __slots__ = ("_deployment_cap", "_fleet_cap", "_pacers")
 
@@ -360,15 +359,3 @@ class Admission:
         """Give both caps back (after ``enter_now()`` or ``enter()``)."""
         self._fleet_cap.give()
         self._deployment_cap.give()
-
-    async def __aenter__(self) -> None:
-        if not self.enter_now():
-            await self.enter()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.leave()
