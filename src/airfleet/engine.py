@@ -75,6 +75,7 @@ from airfleet.inventory import Deployment, Fleet, FleetLimits
 from airfleet.limits import Admission, Limits, Rates
 from airfleet.plan import Call, Plan
 from airfleet.protocol import (
+    UNCERTAIN_STATUSES,
     Answer,
     CallInterrupted,
     Conversation,
@@ -85,7 +86,7 @@ from airfleet.protocol import (
     Verdict,
 )
 from airfleet.results import Collector, Outcome, Result, Summary
-from airfleet.retry import UNCERTAIN_STATUSES, RetryPolicy
+from airfleet.retry import RetryPolicy
 from airfleet.transport import MAX_BODY_BYTES, AiohttpTransport, HttpRequest, Transport
 
 __all__ = ["Engine", "RunReport"]

@@ -16,6 +16,7 @@ from typing import Any
 from airfleet.results import Outcome
 
 __all__ = [
+    "UNCERTAIN_STATUSES",
     "Answer",
     "CallInterrupted",
     "Conversation",
@@ -25,6 +26,11 @@ __all__ = [
     "Step",
     "Verdict",
 ]
+
+# Answers after which the request may still have acted on the server (a
+# gateway timed out waiting for it, say): the retry policy and the trigger's
+# reading of its answer both go by this.
+UNCERTAIN_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)

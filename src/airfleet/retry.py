@@ -29,13 +29,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from airfleet.errors import TransportError
+from airfleet.protocol import UNCERTAIN_STATUSES
 
 __all__ = ["RETRY_STATUSES", "UNCERTAIN_STATUSES", "RetryPolicy", "parse_retry_after"]
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# Answers after which the request may still have acted on the server (a
-# gateway timed out waiting for it, say).
-UNCERTAIN_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,19 @@ from airfleet.errors import AirfleetError, ApiError
 from airfleet.inventory import Deployment
 from airfleet.operations._common import ask, failed, read
 from airfleet.plan import Call, Plan
-from airfleet.protocol import CallInterrupted, Conversation, Pause, Request, Verdict
+from airfleet.protocol import (
+    UNCERTAIN_STATUSES,
+    CallInterrupted,
+    Conversation,
+    Pause,
+    Request,
+    Verdict,
+)
 from airfleet.results import Outcome
 
 __all__ = ["TriggerSpec", "make_run_id", "plan_trigger"]
 
 FIRST_POLL_S = 0.5
-# Answers after which the server may have acted (as retry.UNCERTAIN_STATUSES).
-_MAY_HAVE_ACTED = frozenset({502, 503, 504})
 # Answers that may mean "this run id is taken": 409, and 500 because real
 # Airflow 2.11 answers two concurrent POSTs of one run id with one 200 and one
 # 500 (an IntegrityError: its duplicate check and insert are not atomic).
@@ -116,7 +121,7 @@ class TriggerSpec:
             # A 409 after an attempt that may have landed is our own run, made
             # by this invocation; otherwise the run was there before we came.
             data["already_existed"] = not posted.uncertain_before
-        elif posted.uncertain_before or posted.status in _MAY_HAVE_ACTED:
+        elif posted.uncertain_before or posted.status in UNCERTAIN_STATUSES:
             return self._unknown(failed(dialect, posted).error or "")
         else:
             return failed(dialect, posted)
