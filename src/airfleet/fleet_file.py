@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from airfleet._yaml import Located, config_error_from, did_you_mean, load_located, substitute_env
 from airfleet.errors import ConfigError
@@ -22,6 +30,7 @@ from airfleet.inventory import (
     DEFAULT_FLEET_MAX_IN_FLIGHT,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_PER_SECOND,
+    DEFAULT_NETWORK,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     AuthProfile,
@@ -29,10 +38,14 @@ from airfleet.inventory import (
     Deployment,
     Fleet,
     FleetLimits,
+    Network,
     PasswordAuth,
+    Proxy,
     Secret,
+    Tls,
     TokenAuth,
 )
+from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url
 
 __all__ = ["load_fleet", "parse_fleet"]
 
@@ -49,14 +62,20 @@ def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = 
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read it: {exc}", file=source) from exc
-    return parse_fleet(text, source=source, env=env)
+    return parse_fleet(text, source=source, env=env, base_dir=Path(source).parent)
 
 
 def parse_fleet(
-    text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<string>",
+    env: Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> Fleet:
     """Validate fleet.yaml text; ``${VAR}`` reads ``env`` (default: os.environ).
 
+    Relative paths in ``tls:`` resolve against ``base_dir`` (default: the
+    current directory; :func:`load_fleet` passes the file's own).
     Only ``ConfigError`` ever escapes.
     """
     located = load_located(text, source=source)
@@ -65,12 +84,13 @@ def parse_fleet(
         raise ConfigError("the file is empty; start from configs/fleet.yaml", file=source)
     if not isinstance(raw, dict):
         raise located.error((), "the top level must be a mapping with version and deployments")
+    _no_network_on_other_profiles(located, raw)
     raw = _with_env(located, raw, os.environ if env is None else env)
     try:
         model = _Fleet.model_validate(raw)
     except ValidationError as exc:
         raise config_error_from(located, exc, _allowed(raw)) from None
-    return _to_fleet(located, model)
+    return _to_fleet(located, model, Path(base_dir) if base_dir is not None else Path.cwd())
 
 
 # -- the schema ----------------------------------------------------------------------
@@ -86,6 +106,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Tls(_Strict):
+    ca_bundle: StrictStr | None = None
+    client_cert: StrictStr | None = None
+    client_key: StrictStr | None = None
+    verify: StrictBool = True
+
+
+# A URL, false (direct), or null/absent (the environment's). True is refused
+# when converted, with a message that says what to write instead.
+ProxySetting = StrictStr | StrictBool | None
+
+
 class _Limits(_Strict):
     max_in_flight: PositiveInt = DEFAULT_FLEET_MAX_IN_FLIGHT
     max_per_second: Rate | None = None
@@ -98,6 +130,8 @@ class _Defaults(_Strict):
     timeout_s: Timeout = DEFAULT_TIMEOUT_S
     retries: Retries = DEFAULT_RETRIES
     api: Literal["auto", "v1", "v2"] = "auto"
+    tls: _Tls | None = None
+    proxy: ProxySetting = None
 
 
 # A profile's timeout_s and retries are for its token fetches.
@@ -111,6 +145,8 @@ class _ClientCredentials(_Strict):
     allow_insecure: bool = False
     timeout_s: Timeout | None = None
     retries: Retries | None = None
+    tls: _Tls | None = None
+    proxy: ProxySetting = None
 
 
 class _Token(_Strict):
@@ -144,6 +180,8 @@ class _Deployment(_Strict):
     retries: Retries | None = None
     api: Literal["auto", "v1", "v2"] | None = None
     allow_insecure: bool = False
+    tls: _Tls | None = None
+    proxy: ProxySetting = None
 
     @field_validator("name")
     @classmethod
@@ -165,7 +203,9 @@ _ALLOWED: dict[tuple[str | int, ...], tuple[str, ...]] = {
     (): tuple(_Fleet.model_fields),
     ("limits",): tuple(_Limits.model_fields),
     ("defaults",): tuple(_Defaults.model_fields),
+    ("defaults", "tls"): tuple(_Tls.model_fields),
     ("deployments", "*"): tuple(_Deployment.model_fields),
+    ("deployments", "*", "tls"): tuple(_Tls.model_fields),
     ("auth", "*", "client-credentials"): tuple(_ClientCredentials.model_fields),
     ("auth", "*", "token"): tuple(_Token.model_fields),
     ("auth", "*", "password"): tuple(_Password.model_fields),
@@ -183,7 +223,28 @@ def _allowed(raw: dict[str, Any]) -> dict[tuple[str | int, ...], tuple[str, ...]
         for name, profile in profiles.items():
             kind = profile.get("kind") if isinstance(profile, dict) else None
             allowed[("auth", name)] = _ALLOWED.get(("auth", "*", str(kind)), tuple(_PROFILE_KEYS))
+    allowed[("auth", "*", "tls")] = tuple(_Tls.model_fields)
     return allowed
+
+
+def _no_network_on_other_profiles(located: Located, raw: dict[str, Any]) -> None:
+    # Told plainly, before "unknown key": the key exists, just not there.
+    profiles = raw.get("auth")
+    for name, profile in profiles.items() if isinstance(profiles, dict) else ():
+        if not isinstance(profile, dict) or profile.get("kind") not in ("password", "token"):
+            continue
+        for key in ("tls", "proxy"):
+            if key in profile:
+                reason = (
+                    "its token URL is the deployment's own (its url + /auth/token)"
+                    if profile["kind"] == "password"
+                    else "it fetches nothing"
+                )
+                raise located.error(
+                    ("auth", name, key),
+                    f"a {profile['kind']} profile takes no {key!r}: {reason}; set {key} on "
+                    "the deployments, or in defaults",
+                )
 
 
 def _used_profiles(raw: dict[str, Any]) -> set[str]:
@@ -226,11 +287,18 @@ def _placeholder(profile: Any) -> Any:
     return {k: ("unused" if isinstance(v, str) and "${" in v else v) for k, v in profile.items()}
 
 
-def _to_fleet(located: Located, model: _Fleet) -> Fleet:
+def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
     defaults = model.defaults
+    networks = _Networks(located, defaults, base_dir)
     profiles: dict[str, AuthProfile] = {}
+    used = {d.auth or defaults.auth for d in model.deployments}
+    if len(model.auth) == 1:
+        used.add(next(iter(model.auth)))  # the default profile when none is named
     for name, profile in model.auth.items():
-        profiles[name] = _profile(located, name, profile, defaults)
+        # An unused profile's ${VAR}s were never read: its tls files and
+        # proxy are not checked either.
+        network = networks.of(("auth", name), profile) if name in used else DEFAULT_NETWORK
+        profiles[name] = _profile(located, name, profile, defaults, network)
     deployments: list[Deployment] = []
     seen: dict[str, int] = {}
     for index, d in enumerate(model.deployments):
@@ -279,6 +347,7 @@ def _to_fleet(located: Located, model: _Fleet) -> Fleet:
                 retries=d.retries if d.retries is not None else defaults.retries,
                 api=d.api or defaults.api,
                 allow_insecure=d.allow_insecure,
+                network=networks.of(path, d),
             )
         )
     limits = FleetLimits(model.limits.max_in_flight, model.limits.max_per_second)
@@ -290,6 +359,7 @@ def _profile(
     name: str,
     profile: _ClientCredentials | _Token | _Password,
     defaults: _Defaults,
+    network: Network,
 ) -> AuthProfile:
     # Absent or null: the defaults section's, as on a deployment.
     timeout_s = profile.timeout_s or defaults.timeout_s
@@ -311,6 +381,7 @@ def _profile(
             profile.max_per_second,
             timeout_s=timeout_s,
             retries=retries,
+            network=network,
         )
     if isinstance(profile, _Token):
         return TokenAuth(
@@ -329,6 +400,87 @@ def _profile(
         timeout_s=timeout_s,
         retries=retries,
     )
+
+
+class _Networks:
+    """Each owner's proxy and TLS: its own keys over ``defaults``' key by key,
+    files checked once per distinct setting, equal settings one object."""
+
+    def __init__(self, located: Located, defaults: _Defaults, base_dir: Path) -> None:
+        self._located = located
+        self._defaults = defaults
+        self._base_dir = base_dir
+        self._interned: dict[Network, Network] = {DEFAULT_NETWORK: DEFAULT_NETWORK}
+        self._checked: set[Tls] = {Tls()}
+        self._inherited: Network | None = None  # what an owner with no keys of its own gets
+
+    def of(
+        self,
+        path: tuple[str | int, ...],
+        own: _Deployment | _ClientCredentials | _Token | _Password,
+    ) -> Network:
+        """The network of the deployment or profile ``own``, at ``path`` in the file."""
+        tls: _Tls | None = getattr(own, "tls", None)
+        proxy: str | bool | None = getattr(own, "proxy", None)
+        has_proxy = "proxy" in own.model_fields_set
+        if tls is None and not has_proxy:
+            # The common case, 10,000 times in a large fleet: built once.
+            if self._inherited is None:
+                self._inherited = self._build((), None, None, has_proxy=False)
+            return self._inherited
+        return self._build(path, tls, proxy, has_proxy=has_proxy)
+
+    def _build(
+        self,
+        path: tuple[str | int, ...],
+        own_tls: _Tls | None,
+        own_proxy: str | bool | None,
+        *,
+        has_proxy: bool,
+    ) -> Network:
+        defaults = self._defaults
+        values: dict[str, Any] = {}
+        where: dict[str, tuple[str | int, ...]] = {}
+        for source, tls in ((("defaults",), defaults.tls), (path, own_tls)):
+            for key in tls.model_fields_set if tls is not None else ():
+                values[key] = getattr(tls, key)
+                where[key] = (*source, "tls", key)
+        for key in ("ca_bundle", "client_cert", "client_key"):
+            if values.get(key) is not None:
+                values[key] = self._resolve(values[key])
+        settings = Tls(**values)
+        if settings not in self._checked:
+            try:
+                check_tls_files(settings)
+            except TlsFileError as exc:
+                raise self._located.error(where.get(exc.key, (*path, "tls")), str(exc)) from None
+            self._checked.add(settings)
+        if has_proxy:
+            proxy = self._proxy((*path, "proxy"), own_proxy)
+        elif "proxy" in defaults.model_fields_set:
+            proxy = self._proxy(("defaults", "proxy"), defaults.proxy)
+        else:
+            proxy = None
+        network = Network(proxy, settings)
+        return self._interned.setdefault(network, network)
+
+    def _proxy(
+        self, path: tuple[str | int, ...], value: str | bool | None
+    ) -> Proxy | Literal[False] | None:
+        if value is True:
+            raise self._located.error(
+                path, "true is not a proxy: give its URL (http://host:port), or false to go direct"
+            )
+        if value is False or value is None:
+            return value  # False: direct; None: the environment's
+        try:
+            return parse_proxy_url(value)
+        except ValueError as exc:
+            raise self._located.error(path, str(exc)) from None
+
+    def _resolve(self, value: str) -> str:
+        candidate = Path(value).expanduser()
+        return str(candidate if candidate.is_absolute() else self._base_dir / candidate)
 
 
 def _check_url(

@@ -13,14 +13,18 @@ from typing import Literal
 from airfleet import redaction
 
 __all__ = [
+    "DEFAULT_NETWORK",
     "ApiChoice",
     "AuthProfile",
     "ClientCredentialsAuth",
     "Deployment",
     "Fleet",
     "FleetLimits",
+    "Network",
     "PasswordAuth",
+    "Proxy",
     "Secret",
+    "Tls",
     "TokenAuth",
 ]
 
@@ -65,6 +69,60 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class Tls:
+    """How to check a server's certificate, and which certificate to show it.
+
+    ``ca_bundle``: a PEM file of CA certificates trusted *in addition to* the
+    system store (None: ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` if set).
+    ``client_cert``: a PEM certificate chain, which may hold the key too;
+    ``client_key``: its key, when in a file of its own. ``verify=False``
+    checks nothing (and is warned about on every run). Paths are absolute
+    once loaded from a fleet file.
+    """
+
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A forward proxy: its URL without user info, and its credentials if any.
+
+    ``url`` is ``http://host:port``, safe to print; the password is a
+    :class:`Secret` and so never shows.
+    """
+
+    url: str
+    username: str | None = None
+    password: Secret | None = None
+
+    def __repr__(self) -> str:
+        user = f", username={self.username!r}" if self.username is not None else ""
+        return f"Proxy({self.url!r}{user})"
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """How requests reach one server: through which proxy, with which TLS settings.
+
+    ``proxy``: a :class:`Proxy`; ``False`` to go direct even when the
+    environment names a proxy; None (the default) to follow the environment
+    (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``, as requests does).
+    Hashable and shared: requests with equal settings share one SSL context
+    and one connection pool.
+    """
+
+    proxy: Proxy | Literal[False] | None = None
+    tls: Tls = Tls()
+
+
+# Nothing configured: the environment's proxies and the system trust store.
+DEFAULT_NETWORK = Network()
+
+
+@dataclass(frozen=True, slots=True)
 class FleetLimits:
     """Fleet-wide limits: requests in flight and requests per second (None: unlimited)."""
 
@@ -86,6 +144,8 @@ class ClientCredentialsAuth:
     # Each of this profile's token fetches; fleet.yaml defaults them from `defaults`.
     timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = DEFAULT_RETRIES
+    # How its token URL is reached (fleet.yaml: `defaults`, then the profile's keys).
+    network: Network = DEFAULT_NETWORK
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +163,11 @@ class TokenAuth:
 
 @dataclass(frozen=True, slots=True)
 class PasswordAuth:
-    """Username and password: a JWT from ``{url}/auth/token`` on Airflow 3, basic auth on 2."""
+    """Username and password: a JWT from ``{url}/auth/token`` on Airflow 3, basic auth on 2.
+
+    The token URL is the deployment's own, so it is reached with the
+    deployment's :class:`Network`.
+    """
 
     name: str
     username: str
@@ -132,6 +196,8 @@ class Deployment:
     retries: int = DEFAULT_RETRIES
     api: ApiChoice = "auto"
     allow_insecure: bool = False
+    # Proxy and TLS, for its API and (password profiles) its /auth/token.
+    network: Network = DEFAULT_NETWORK
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r}, {self.url!r}, api={self.api!r})"
