@@ -41,9 +41,11 @@ from airfleet.clock import Clock
 from airfleet.dialects.base import Dialect
 from airfleet.errors import ApiError, AuthError, TransportError
 from airfleet.inventory import (
+    DEFAULT_NETWORK,
     AuthProfile,
     ClientCredentialsAuth,
     Deployment,
+    Network,
     PasswordAuth,
     TokenAuth,
 )
@@ -107,6 +109,7 @@ class TokenRequest:
     what: str  # names the endpoint and profile in messages; never a secret
     deployment: Deployment | None  # whose server answers it (a JWT), or None
     policy: RetryPolicy
+    network: Network = DEFAULT_NETWORK  # the profile's (a token service) or the deployment's
 
 
 # The engine's side of a fetch: send the request (admitted, retried) and
@@ -152,6 +155,7 @@ class _ClientCredentials:
             f"token endpoint {profile.token_url} (auth profile {profile.name!r})",
             None,
             RetryPolicy(retries=profile.retries, timeout_s=profile.timeout_s),
+            profile.network,
         )
 
 
@@ -199,6 +203,7 @@ class _Password:
             f"{url} (auth profile {profile.name!r})",
             scope.deployment,
             RetryPolicy(retries=profile.retries, timeout_s=profile.timeout_s),
+            scope.deployment.network,
         )
 
 

@@ -71,7 +71,7 @@ from airfleet.events import (
     RunStarted,
     TokenFetched,
 )
-from airfleet.inventory import Deployment, Fleet, FleetLimits
+from airfleet.inventory import DEFAULT_NETWORK, Deployment, Fleet, FleetLimits, Network
 from airfleet.limits import Admission, Limits, Rates
 from airfleet.plan import Call, Plan
 from airfleet.protocol import (
@@ -404,6 +404,7 @@ class Engine:
             admission,
             # Without a credential's rate, the same admission (the common case).
             admission if profile.max_per_second is None else limits.admission(deployment),
+            deployment.network,
         )
 
     def _policy(self, retries: int, timeout_s: float) -> RetryPolicy:
@@ -604,6 +605,7 @@ class Engine:
                 credential.headers if credential is not None else _NO_HEADERS,
                 request.json,
                 route.policy.timeout_s,
+                route.network,
             )
             run.requests += 1
             tally.requests += 1
@@ -649,6 +651,7 @@ class Engine:
                 request.policy,
                 admission,
                 admission,
+                request.network,
             )
         token_request = Request("POST", "", json=dict(request.body), auth=False)
         tally = _Tally()
@@ -760,6 +763,7 @@ class _Route:
     policy: RetryPolicy
     admission: Admission  # for a request that carries the credential
     open_admission: Admission  # for one that carries none (detection, health)
+    network: Network = DEFAULT_NETWORK  # proxy and TLS, resolved by the transport
 
 
 class _Sink:
