@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl as ssl_module
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -42,8 +43,10 @@ class SimThread:
 
 
 @contextmanager
-def sim_in_thread(sim: Simulator) -> Iterator[SimThread]:
-    """Serve ``sim`` on a free loopback port until the block ends."""
+def sim_in_thread(
+    sim: Simulator, *, ssl: ssl_module.SSLContext | None = None
+) -> Iterator[SimThread]:
+    """Serve ``sim`` on a free loopback port until the block ends (https with ``ssl``)."""
     ready = threading.Event()
     done: asyncio.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -54,7 +57,7 @@ def sim_in_thread(sim: Simulator) -> Iterator[SimThread]:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         try:
-            async with sim.running(host="127.0.0.1", port=0) as server:
+            async with sim.running(host="127.0.0.1", port=0, ssl=ssl) as server:
                 box["url"] = server.url
                 ready.set()
                 await done.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import ssl as ssl_module
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,6 +20,7 @@ from airfleet.sim.app import build_app
 from airfleet.sim.faults import Faults
 from airfleet.sim.state import Pool, SimDag, SimDeployment
 from airfleet.sim.stats import Stats, Window
+from airfleet.sim.tls import TlsFront
 from airfleet.sim.tokens import SimCredentials, TokenBook
 
 __all__ = ["SimServer", "Simulator", "serve_forever"]
@@ -239,17 +241,44 @@ class Simulator:
     # -- serving ------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def running(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[SimServer]:
-        """Serve on ``host:port`` (0 = a free port) for the duration of the block."""
+    async def running(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> AsyncIterator[SimServer]:
+        """Serve on ``host:port`` (0 = a free port) for the duration of the block.
+
+        ``ssl``: a server context to serve https with (its certificate, and
+        ``verify_mode=CERT_REQUIRED`` with a CA loaded to require client
+        certificates). TLS is then terminated in front of the app, sending
+        the alerts real servers send (see :mod:`airfleet.sim.tls`).
+        """
         runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+        # Behind TLS the app listens on loopback only, on a port of its own.
+        site = web.TCPSite(
+            runner,
+            host if ssl is None else "127.0.0.1",
+            port if ssl is None else 0,
+            backlog=4096,
+            reuse_address=True,
+        )
         await site.start()
+        front: TlsFront | None = None
         try:
             bound = int(runner.addresses[0][1]) if runner.addresses else port
+            scheme = "http"
+            if ssl is not None:
+                front = TlsFront(ssl, host=host, port=port, upstream_port=bound)
+                front.start()
+                bound, scheme = front.port, "https"
             self.started_at = time.monotonic()
-            yield SimServer(f"http://{host}:{bound}", bound)
+            yield SimServer(f"{scheme}://{host}:{bound}", bound)
         finally:
+            if front is not None:
+                await anyio.to_thread.run_sync(front.close)
             await runner.cleanup()
 
 
