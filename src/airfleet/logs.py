@@ -24,9 +24,17 @@ from airfleet.events import (
     RunFinished,
     TokenFetched,
 )
+from airfleet.inventory import Fleet
+from airfleet.network import summarize, unverified_owners
 from airfleet.results import Outcome
 
-__all__ = ["LogFormat", "configure_logging", "log_event", "redact_processor"]
+__all__ = [
+    "LogFormat",
+    "configure_logging",
+    "log_event",
+    "redact_processor",
+    "warn_unverified_tls",
+]
 
 LogFormat = Literal["console", "json"]
 
@@ -138,4 +146,20 @@ def log_event(event: Event) -> None:
             failed=event.failed,
             skipped=event.skipped,
             duration_s=round(event.duration_s, 3),
+        )
+
+
+def warn_unverified_tls(fleet: Fleet) -> None:
+    """Warn, naming them, about the deployments and profiles with ``tls.verify: false``.
+
+    The CLI calls it at the start of every run that sends requests, so a
+    setting meant for a day of debugging does not go unnoticed for a year.
+    """
+    owners = unverified_owners(fleet)
+    if owners:
+        _log.warning(
+            "TLS certificates are not verified (tls.verify: false): anyone on the "
+            "network path can read and change these requests",
+            applies_to=summarize(owners),
+            count=len(owners),
         )

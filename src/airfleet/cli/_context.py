@@ -29,7 +29,7 @@ from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.fleet_file import load_fleet
 from airfleet.inventory import Deployment, Fleet
-from airfleet.logs import log_event
+from airfleet.logs import log_event, warn_unverified_tls
 from airfleet.plan import Plan
 from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
 from airfleet.results import Result
@@ -183,6 +183,7 @@ class CliContext:
         streams: bool,
     ) -> int:
         stop = anyio.Event()
+        warn_unverified_tls(fleet)
         jsonl = JsonlWriter(out) if fmt == "jsonl" and streams else None
         progress = ProgressListener(self.stderr, total=total, operation=operation)
         async with (
