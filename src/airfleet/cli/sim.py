@@ -49,6 +49,9 @@ Then, in another shell, export the printed variables and run e.g.
 @click.option("--token-ttl", type=click.FloatRange(min=1), default=3600.0, show_default=True)
 @click.option("--token-outage-start", type=click.FloatRange(min=0), default=0.0)
 @click.option("--token-outage", type=click.FloatRange(min=0), default=0.0, help="Seconds down.")
+@click.option("--gateway", is_flag=True, help="An auth gateway refuses anonymous requests.")
+@click.option("--echo-credentials", is_flag=True, help="Refusals quote what they were sent.")
+@click.option("--compress", is_flag=True, help="Gzip every answer.")
 def sim(
     count: int,
     port: int,
@@ -69,6 +72,9 @@ def sim(
     token_ttl: float,
     token_outage_start: float,
     token_outage: float,
+    gateway: bool,
+    echo_credentials: bool,
+    compress: bool,
 ) -> None:
     """Serve a simulated fleet of Airflow 2 and 3 deployments until interrupted."""
     faults = Faults(
@@ -83,6 +89,9 @@ def sim(
         token_ttl_s=token_ttl,
         token_outage_start_s=token_outage_start,
         token_outage_s=token_outage,
+        gateway=gateway,
+        echo_credentials=echo_credentials,
+        compress=compress,
     )
     simulator = Simulator(
         deployments=count, api=api, faults=faults, seed=seed, extra_dags=extra_dags

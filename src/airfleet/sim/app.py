@@ -9,12 +9,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from airfleet.sim import endpoints
-from airfleet.sim.responses import drop_connection, problem, reply, v1_not_found_page
+from airfleet.sim.responses import (
+    drop_connection,
+    gateway_refusal,
+    problem,
+    reply,
+    ui_page,
+    v1_not_found_page,
+)
 from airfleet.sim.state import SimDeployment
 from airfleet.sim.world import SimWorld
 
@@ -25,6 +32,7 @@ V2_GONE = {
     "please use its upgraded version /api/v2 instead."
 }
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_R = TypeVar("_R", bound=web.StreamResponse)
 
 
 def build_app(sim: SimWorld) -> web.Application:
@@ -91,11 +99,22 @@ class _Handler:
         )
         if not good:
             self.sim.stats_.token_fetch_failures += 1
-            return reply(401, {"error": "access_denied", "error_description": "Unauthorized"})
+            said = f"Unauthorized: {body}" if self.sim.faults.echo_credentials else "Unauthorized"
+            return self._compressed(
+                reply(401, {"error": "access_denied", "error_description": said})
+            )
         self.sim.stats_.oauth_fetches += 1
         token = self.sim.tokens.issue_oauth(time.time())
         ttl = self.sim.faults.token_ttl_s
-        return reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl})
+        return self._compressed(
+            reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl})
+        )
+
+    def _compressed(self, response: _R) -> _R:
+        # A streamed answer (a dropped connection) is already under way.
+        if self.sim.faults.compress and isinstance(response, web.Response):
+            response.enable_compression()
+        return response
 
     async def _jwt_token(self, request: web.Request, dep: SimDeployment) -> web.Response:
         if dep.api != "v2":
@@ -111,6 +130,9 @@ class _Handler:
             and body.get("password") == creds.password
         ):
             self.sim.stats_.token_fetch_failures += 1
+            if self.sim.faults.echo_credentials and isinstance(body, dict):
+                said = f"Invalid credentials for {body.get('username')}:{body.get('password')}"
+                return reply(401, {"detail": said})
             return reply(401, {"detail": "Invalid credentials"})
         self.sim.stats_.jwt_fetches[dep.name] += 1
         token = self.sim.tokens.issue_jwt(
@@ -128,7 +150,7 @@ class _Handler:
         stats = self.sim.stats_
         stats.arrive(name, time.monotonic())
         try:
-            return await self._serve(request, dep)
+            return self._compressed(await self._serve(request, dep))
         finally:
             stats.leave(name)
 
@@ -140,11 +162,23 @@ class _Handler:
             delay = faults.latency_ms + (sim.rng.uniform(-spread, spread) if spread else 0.0)
             await asyncio.sleep(max(0.0, delay) / 1000.0)
         tail = request.match_info["tail"]
-        if tail == "auth/token" and request.method == "POST":
+        login = tail == "auth/token" and request.method == "POST"
+        passed = False  # the gateway checked the credential already
+        if faults.gateway and not login:
+            refusal = self._authenticate(request, dep, gateway=True)
+            if refusal is not None:
+                return refusal
+            passed = True
+        if login:
             return await self._jwt_token(request, dep)
         parts = tail.split("/")
         if len(parts) < 2 or parts[0] != "api" or parts[1] not in ("v1", "v2"):
-            return reply(404, {"detail": "Not Found"}) if dep.api == "v2" else v1_not_found_page()
+            # A wrong path prefix: Airflow 3 answers with its UI (GET) or 405.
+            if dep.api == "v1":
+                return v1_not_found_page()
+            if request.method == "GET":
+                return ui_page()
+            return reply(405, {"detail": "Method Not Allowed"})
         if parts[1] != dep.api:
             if dep.api == "v2":
                 return reply(404, V2_GONE)
@@ -154,7 +188,7 @@ class _Handler:
         injected = self._inject(dep)
         if injected is not None:
             return await injected(request)
-        if not public:
+        if not public and not passed:
             refusal = self._authenticate(request, dep)
             if refusal is not None:
                 return refusal
@@ -210,10 +244,13 @@ class _Handler:
             return drop_connection
         return None
 
-    def _authenticate(self, request: web.Request, dep: SimDeployment) -> web.Response | None:
+    def _authenticate(
+        self, request: web.Request, dep: SimDeployment, *, gateway: bool = False
+    ) -> web.Response | None:
         sim = self.sim
+        header = request.headers.get("Authorization")
         verdict = sim.tokens.check(
-            request.headers.get("Authorization"),
+            header,
             deployment=dep.name,
             api=dep.api,
             secret=dep.jwt_secret,
@@ -224,15 +261,22 @@ class _Handler:
             sim.stats_.credential(verdict.label, time.monotonic())
             return None
         sim.stats_.auth_failures += 1
+        echo = f"Authorization: {header}" if sim.faults.echo_credentials and header else None
+        if gateway:
+            sim.stats_.faults["gateway_refused"] += 1
+            # A gateway quotes a cut header, as logs and excerpts often do.
+            return gateway_refusal(echo[:-5] + "..." if echo else None)
         if dep.api == "v1":
             status = sim.v1_auth_failure_status
             title = "Unauthorized" if status == 401 else "Forbidden"
-            return reply(status, problem(status, title, None))
+            return reply(status, problem(status, title, f"refused {echo}" if echo else None))
         if verdict.result == "missing":
             return reply(401, {"detail": "Not authenticated"})
-        if verdict.result == "expired":
-            return reply(401, {"detail": "Token Expired"})
-        return reply(403, {"detail": "Invalid JWT token"})
+        detail = "Token Expired" if verdict.result == "expired" else "Invalid JWT token"
+        if echo:
+            detail = f"{detail}: {echo}"
+        status = 401 if verdict.result == "expired" else 403
+        return reply(status, {"detail": detail})
 
 
 async def _json_body(request: web.Request) -> Any:

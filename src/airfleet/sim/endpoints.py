@@ -133,7 +133,10 @@ class Api:
             if n == 2 and method == "DELETE":
                 return self.delete_pool(route[1])
         if self.v2:
-            return self.reply(404 if method == "GET" else 405, {"detail": "Not Found"})
+            # What Airflow 3.3 answers for a route its API does not have.
+            if method == "GET":
+                return self.reply(404, {"error": "API route not found"})
+            return self.reply(405, {"detail": "Method Not Allowed"})
         return self.error(404, "The requested URL was not found on the server.", "Not Found")
 
     # -- DAGs -------------------------------------------------------------------------

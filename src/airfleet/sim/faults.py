@@ -18,6 +18,15 @@ class Faults:
     ``throttle_rate`` answers that fraction with 429 and ``Retry-After:
     throttle_retry_after_s`` at random, whatever the request rate (a gateway's
     own throttling, unlike ``rate_limit_per_s``).
+
+    Hostile ways of answering, each off by default: ``gateway`` puts an auth
+    gateway in front of every deployment (as on Astro): a request without a
+    credential the deployment accepts is answered by the gateway with a 401
+    HTML page, on every path, version and health included (the login
+    endpoint ``/auth/token`` passes). ``echo_credentials`` makes every
+    refusal quote what it was sent (the Authorization header, the login or
+    client-credentials body; the gateway quotes the header cut short).
+    ``compress`` gzips every answer to a client that accepts it.
     """
 
     latency_ms: float = 0.0
@@ -33,6 +42,9 @@ class Faults:
     token_ttl_s: float = 3600.0
     token_outage_start_s: float = 0.0
     token_outage_s: float = 0.0
+    gateway: bool = False
+    echo_credentials: bool = False
+    compress: bool = False
 
     def __post_init__(self) -> None:
         for name in (

@@ -7,7 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["drop_connection", "problem", "reply", "v1_not_found_page"]
+__all__ = [
+    "drop_connection",
+    "gateway_refusal",
+    "problem",
+    "reply",
+    "ui_page",
+    "v1_not_found_page",
+]
 
 _DOCS = "https://airflow.apache.org/docs/apache-airflow/2.11.2/stable-rest-api-ref.html"
 
@@ -48,6 +55,22 @@ _V1_NOT_FOUND_PAGE = """
 """
 
 
+# What Airflow 3's API server answers for a GET outside its API: its UI.
+_UI_PAGE = """<!doctype html>
+<html style="height: 100%" dir="ltr" lang="en">
+  <head><meta charset="UTF-8" /><base href="/" /><title>Airflow</title></head>
+  <body><div id="root"></div></body>
+</html>
+"""
+
+# What an auth gateway in front of a deployment answers without a good credential.
+_GATEWAY_PAGE = """<html>
+<head><title>401 Authorization Required</title></head>
+<body><center><h1>401 Authorization Required</h1></center><hr><center>gateway</center></body>
+</html>
+"""
+
+
 def problem(status: int, title: str, detail: str | None) -> dict[str, Any]:
     """Airflow 2's problem JSON body."""
     anchor = _ANCHORS.get(status, "Unknown")
@@ -62,6 +85,20 @@ def problem(status: int, title: str, detail: str | None) -> dict[str, Any]:
 def v1_not_found_page() -> web.Response:
     """Airflow 2's 404 for a path outside ``/api/v1``."""
     return web.Response(status=404, text=_V1_NOT_FOUND_PAGE, content_type="text/html")
+
+
+def ui_page() -> web.Response:
+    """Airflow 3's answer to a GET outside its API (a wrong path prefix): 200 HTML."""
+    return web.Response(status=200, text=_UI_PAGE, content_type="text/html")
+
+
+def gateway_refusal(echo: str | None = None) -> web.Response:
+    """An auth gateway's 401: an HTML page, or JSON quoting ``echo`` (the
+    gateways that echo answer API clients in JSON)."""
+    headers = {"WWW-Authenticate": "Bearer"}
+    if echo is not None:
+        return reply(401, {"detail": f"gateway refused {echo}"}, headers)
+    return web.Response(status=401, text=_GATEWAY_PAGE, content_type="text/html", headers=headers)
 
 
 async def drop_connection(request: web.Request) -> web.StreamResponse:
