@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -147,26 +148,67 @@ async def test_static_token_profile_is_not_refreshed() -> None:
     assert len(transport.sent) == 1
 
 
-async def test_detects_v1_when_v2_is_absent_once_per_server() -> None:
-    """api: auto asks /api/v2/version, falls back to /api/v1, and caches per server."""
+AIRFLOW2_404 = "<!DOCTYPE html><html><head><title>Airflow 404</title></head></html>"
+
+
+def airflow2(request: HttpRequest) -> HttpResponse:
+    """Airflow 2: a route-level HTML 404 for anything under /api/v2."""
+    if "/api/v2/" in request.url:
+        return HttpResponse(404, {"Content-Type": "text/html"}, AIRFLOW2_404.encode())
+    if request.url.endswith("/api/v1/version"):
+        return answer(200, {"version": "2.11.2"})
+    return answer(200, POOLS)
+
+
+async def test_a_calls_own_request_settles_the_version_once_per_server() -> None:
+    """api: auto costs no request of its own: on Airflow 2 the call's v2 request
+    answers a route-level 404 (nothing happened) and the call starts over in v1;
+    the next calls and the next run go straight to v1."""
+    transport = MockTransport(token_or(airflow2))
+    async with Engine(fleet(2, api="auto"), transport=transport) as engine:
+        first = await engine.run(plan_pools(engine.fleet.deployments))
+        sent_first = [r.url for r in transport.sent if "/api/" in r.url]
+        second = await engine.run(plan_pools(engine.fleet.deployments))
+    assert all(r.outcome is Outcome.OK for r in (*first.results, *second.results))
+    assert sorted(sent_first) == sorted(
+        f"http://d{i}.test/api/{v}/pools" for i in range(2) for v in ("v1", "v2")
+    )
+    api = [r.url for r in transport.sent if "/api/" in r.url]
+    assert sorted(api[len(sent_first) :]) == [f"http://d{i}.test/api/v1/pools" for i in range(2)]
+    assert first.results[0].requests == 2  # the route-level 404 is counted, honestly
+
+
+async def test_on_airflow_3_detection_costs_nothing() -> None:
+    """The v2 request that proves Airflow 3 is the call's own: one request per call."""
+    transport = MockTransport(token_or(lambda r: answer(200, POOLS)))
+    async with Engine(fleet(3, api="auto"), transport=transport) as engine:
+        report = await engine.run(plan_pools(engine.fleet.deployments))
+    assert report.summary.ok == 3
+    api = sorted(r.url for r in transport.sent if "/api/" in r.url)
+    assert api == [f"http://d{i}.test/api/v2/pools" for i in range(3)]
+
+
+async def test_an_answer_that_proves_nothing_leaves_the_probe_to_the_next_call() -> None:
+    """A call whose request fails (a 503 with retries off) settles nothing; the next
+    call to that server probes the versions, with the credential, and goes on."""
+    failed_once: list[str] = []
 
     def handler(request: HttpRequest) -> HttpResponse:
-        if "/api/v2/" in request.url:
-            return answer(404, {"detail": "Not Found"})
-        if request.url.endswith("/api/v1/version"):
-            return answer(200, {"version": "2.11.2"})
-        return answer(200, POOLS)
+        if request.url.endswith("/api/v2/pools") and not failed_once:
+            failed_once.append(request.url)
+            return answer(503, {"detail": "warming up"})
+        return airflow2(request)
 
+    f = fleet(1, api="auto", retries=0)
+    calls = plan_pools([f.deployments[0], f.deployments[0]])
     transport = MockTransport(token_or(handler))
-    async with Engine(fleet(2, api="auto"), transport=transport) as engine:
-        await engine.run(plan_pools(engine.fleet.deployments))
-        report = await engine.run(plan_pools(engine.fleet.deployments))
-    assert all(r.outcome is Outcome.OK for r in report.results)
-    versions = [r.url for r in transport.sent if r.url.endswith("/version")]
-    assert sorted(versions) == sorted(
-        f"http://d{i}.test/api/{v}/version" for i in range(2) for v in ("v1", "v2")
-    )
-    assert engine.known_version(engine.fleet.deployments[0]) == "2.11.2"
+    async with Engine(f, transport=transport) as engine:
+        report = await engine.run(calls, limits=FleetLimits(max_in_flight=1))
+    assert [r.outcome for r in report.results] == [Outcome.FAILED, Outcome.OK]
+    paths = [urlsplit(r.url).path for r in transport.sent if "/oauth" not in r.url]
+    assert paths == ["/api/v2/pools", "/api/v2/version", "/api/v1/version", "/api/v1/pools"]
+    assert all(r.headers.get("Authorization") for r in transport.sent if "/api/" in r.url)
+    assert engine.known_version(f.deployments[0]) == "2.11.2"
 
 
 class SlowTransport(MockTransport):

@@ -223,7 +223,7 @@ class _Entry:
     current: Credential | None = None
     generation: int = 0
     failed_at: float | None = None
-    failure: str = ""
+    failure: AuthError | None = None
     claimed: int = 0  # the generation a background refresh was claimed for
 
 
@@ -296,14 +296,15 @@ class TokenCache:
                 and not current.due(now)
             ):
                 return current  # fetched by the caller before us in line
-            if entry.failed_at is not None and now - entry.failed_at < FAILURE_COOLDOWN_S:
-                raise AuthError(entry.failure)
+            failure, failed_at = entry.failure, entry.failed_at
+            if failure is not None and now - (failed_at or -math.inf) < FAILURE_COOLDOWN_S:
+                raise AuthError(str(failure), status=failure.status)
             started = self._clock.now()
             try:
                 header, lifetime = await fetch()
             except AuthError as exc:
                 entry.failed_at = self._clock.now()
-                entry.failure = str(exc)
+                entry.failure = exc
                 raise
             entry.failed_at = None
             entry.generation += 1
@@ -428,14 +429,16 @@ class Credentials:
                 if response.status >= 500 or response.status == 429
                 else "; check the credentials of that profile"
             )
+            said = redaction.scrub(reason)
             raise AuthError(
-                f"{request.what} answered {response.status}: {redaction.scrub(reason)}{tried}{hint}"
+                f"{request.what} answered {response.status}: {said}{tried}{hint}",
+                status=response.status,
             )
         body = response.body
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise AuthError(f"{request.what} answered without an access_token")
         token: str = body["access_token"]
-        redaction.register(token)
+        redaction.register(token, parts="ends")
         expires_in = body.get("expires_in")
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
             return token, max(1.0, float(expires_in))

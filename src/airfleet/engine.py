@@ -57,7 +57,7 @@ from airfleet import _gc, redaction
 from airfleet.auth import AuthScope, Credential, Credentials, TokenRequest
 from airfleet.clock import Clock, SystemClock
 from airfleet.dialects.base import Dialect
-from airfleet.dialects.detect import detect, dialect_named
+from airfleet.dialects.detect import DIALECTS, detect, dialect_named, no_api_error
 from airfleet.errors import AirfleetError, ApiError, AuthError, TransportError
 from airfleet.events import (
     AttemptFinished,
@@ -141,7 +141,7 @@ class Engine:
         self._credentials = Credentials(self._clock)
         self._credentials.on_fetch = lambda key, took: self._emit(TokenFetched(key, took))
         self._dialects: dict[str, tuple[Dialect, str | None] | AirfleetError] = {}
-        self._detecting: dict[str, anyio.Lock] = {}
+        self._detections: dict[str, _Detection] = {}
         self._policies: dict[tuple[int, float], RetryPolicy] = {}
         self._lanes: dict[FleetLimits, _Lanes] = {}
 
@@ -208,6 +208,8 @@ class Engine:
         # kept for that run only: the next step of a job tries again.
         for url in [url for url, entry in self._dialects.items() if not isinstance(entry, tuple)]:
             del self._dialects[url]
+        for url in [url for url, d in self._detections.items() if d.busy is None]:
+            del self._detections[url]
         self._emit(RunStarted(plan.operation, len(plan)))
         sink = _Sink(collector, on_result, len(plan))
         await self._dispatch(run, plan, sink, stop)
@@ -312,22 +314,31 @@ class Engine:
         self, run: _Run, progress: _Progress, sink: _Sink, group: TaskGroup | None
     ) -> Verdict | None:
         """Run the conversation; None when parked in ``group`` at a pause."""
-        deployment = progress.call.deployment
         try:
-            route = progress.route
-            if route is None:
-                route = progress.route = await self._route(run, deployment)
-                progress.conversation = progress.call.spec.converse(route.dialect)
+            if progress.route is None:
+                progress.route = await self._route(run, progress)
+                progress.conversation = progress.call.spec.converse(progress.route.dialect)
                 progress.step = next(progress.conversation)
-            conversation = progress.conversation
-            assert conversation is not None  # noqa: S101 - made with the route
             while True:
+                route = progress.route
+                conversation = progress.conversation
+                assert conversation is not None  # noqa: S101 - made with the route
                 step = progress.step
                 answer: Answer = None
                 failure: AirfleetError | None = None
                 try:
                     if isinstance(step, Request):
-                        answer = await self._send(run, route, step, progress)
+                        response = await self._send(run, route, step, progress)
+                        if progress.detecting is not None:
+                            if self._settle(run, progress, step, response):
+                                continue  # it speaks v1: the call starts over in v1
+                        elif route.dialect.route_missing(response, step.method):
+                            raise no_api_error(
+                                route.dialect,
+                                response,
+                                declared=progress.call.deployment.api != "auto",
+                            )
+                        answer = response
                     elif isinstance(step, Pause):
                         if group is not None:
                             # A waiting call gives its worker to calls with work to do.
@@ -337,6 +348,10 @@ class Engine:
                     else:
                         assert step is not None  # noqa: S101 - set before the loop
                         answer = await self._gather(run, route, step, progress)
+                except AuthError as exc:
+                    if progress.detecting and self._no_token_endpoint(run, progress, exc):
+                        continue  # no Airflow 3 token endpoint: the call starts over in v1
+                    failure = exc
                 except AirfleetError as exc:
                     failure = exc
                 progress.step = (
@@ -347,6 +362,11 @@ class Engine:
             return verdict
         except AirfleetError as exc:
             return Verdict(Outcome.FAILED, error=str(exc), status=getattr(exc, "status", None))
+        finally:
+            if progress.detecting is not None:
+                # It ended, paused or was cancelled before any answer proved
+                # a version: the next call to this server probes for it.
+                self._release(progress)
 
     async def _gather(
         self, run: _Run, route: _Route, requests: tuple[Request, ...], tally: _Tally
@@ -370,15 +390,21 @@ class Engine:
 
     # -- routes and dialects ------------------------------------------------------
 
-    async def _route(self, run: _Run, deployment: Deployment) -> _Route:
-        """Where the requests of a call to ``deployment`` go, and how."""
+    async def _route(self, run: _Run, progress: _Progress) -> _Route:
+        """Where the requests of a call go, and how."""
+        deployment = progress.call.deployment
         route = run.lanes.routes.get(deployment.name)
         if route is not None:
             return route
         if deployment.api != "auto":
             dialect = dialect_named(deployment.api)
         else:
-            dialect = await self._dialect(run, deployment)
+            found = await self._dialect(run, progress)
+            if found is None:
+                # This call settles the version with its own requests, as v2
+                # first; the route is kept once an answer proves it.
+                return self._make_route(run, deployment, DIALECTS["v2"])
+            dialect = found
         # Another call may have made it while this one waited for detection.
         made = run.lanes.routes.get(deployment.name)
         if made is None:
@@ -416,33 +442,114 @@ class Engine:
         return policy
 
     def known_version(self, deployment: Deployment) -> str | None:
-        """The Airflow version detection saw, if detection ran for this deployment."""
+        """The Airflow version the server said, if a version answer was seen."""
         entry = self._dialects.get(deployment.url)
         return entry[1] if isinstance(entry, tuple) else None
 
-    async def _dialect(self, run: _Run, deployment: Deployment) -> Dialect:
-        """The deployment's dialect, detected once per server (single flight)."""
-        key = deployment.url
-        entry = self._dialects.get(key)
-        if entry is None:
-            async with self._detecting.setdefault(key, anyio.Lock()):
-                entry = self._dialects.get(key)
-                if entry is None:
-                    entry = self._dialects[key] = await self._detect(run, deployment)
-        if isinstance(entry, AirfleetError):
-            raise entry
-        return entry[0]
+    async def _dialect(self, run: _Run, progress: _Progress) -> Dialect | None:
+        """The deployment's dialect, settled once per server (single flight).
+
+        None: the calling call is to settle it with its own requests (see
+        :meth:`_settle`), so an Airflow 3 server costs no request of its own
+        and an Airflow 2 one a single route-level 404. Only if that call
+        ends without an answer that proves a version (a server error, a
+        refusal) does the next one probe ``/api/v2/version`` and
+        ``/api/v1/version``; a failed probe fails this run's calls to the
+        server at once.
+        """
+        key = progress.call.deployment.url
+        while True:
+            entry = self._dialects.get(key)
+            if isinstance(entry, AirfleetError):
+                raise entry
+            if entry is not None:
+                return entry[0]
+            detection = self._detections.get(key)
+            if detection is None:
+                detection = self._detections[key] = _Detection()
+            if detection.busy is not None:
+                await detection.busy.wait()
+                continue
+            detection.busy = anyio.Event()
+            if not detection.tried:
+                detection.tried = True
+                progress.detecting = detection
+                return None
+            try:
+                self._dialects[key] = await self._detect(run, progress.call.deployment)
+            finally:
+                busy, detection.busy = detection.busy, None
+                busy.set()
+
+    def _settle(self, run: _Run, progress: _Progress, request: Request, answer: Response) -> bool:
+        """Let a detecting call's answer settle the version; True if the call
+        must start over in v1 (the v2 route is missing, so nothing happened)."""
+        route = progress.route
+        assert route is not None  # noqa: S101 - set before its first request
+        dialect = route.dialect
+        deployment = progress.call.deployment
+        if dialect.is_own_answer(answer):
+            body = answer.body
+            version = body.get("version") if request == dialect.version() else None
+            found = (dialect, version if isinstance(version, str) else None)
+            self._dialects[deployment.url] = found
+            run.lanes.routes.setdefault(deployment.name, route)
+            self._emit(DialectDetected(deployment.name, dialect.name, found[1]))
+            self._release(progress)
+            return False
+        if not dialect.route_missing(answer, request.method):
+            return False  # proves nothing (a refusal, a 5xx): the call goes on as it is
+        if dialect.name == "v2":
+            self._restart_in_v1(run, progress)
+            return True
+        error = no_api_error(dialect, answer, declared=False)
+        self._dialects[deployment.url] = error
+        self._emit(DialectDetected(deployment.name, None, None, error=str(error)))
+        self._release(progress)
+        raise error
+
+    def _no_token_endpoint(self, run: _Run, progress: _Progress, exc: AuthError) -> bool:
+        """Did a detecting call find no Airflow 3 token endpoint? Then it starts
+        over in v1 (a password profile logs in with basic auth there)."""
+        route = progress.route
+        if route is None or route.dialect.name != "v2" or exc.status not in (404, 405):
+            return False
+        self._restart_in_v1(run, progress)
+        return True
+
+    def _restart_in_v1(self, run: _Run, progress: _Progress) -> None:
+        v1 = DIALECTS["v1"]
+        if progress.conversation is not None:
+            progress.conversation.close()
+        progress.route = self._make_route(run, progress.call.deployment, v1)
+        progress.conversation = progress.call.spec.converse(v1)
+        progress.step = next(progress.conversation)
+
+    def _release(self, progress: _Progress) -> None:
+        detection, progress.detecting = progress.detecting, None
+        if detection is not None and detection.busy is not None:
+            busy, detection.busy = detection.busy, None
+            busy.set()
 
     async def _detect(
         self, run: _Run, deployment: Deployment
     ) -> tuple[Dialect, str | None] | AirfleetError:
-        # Detection sends no credential, and either dialect reads its answers.
-        route = self._make_route(run, deployment, dialect_named("v2"))
+        """The probe: each dialect's version route, with the deployment's credential."""
+        routes = {
+            name: self._make_route(run, deployment, dialect) for name, dialect in DIALECTS.items()
+        }
         conversation = detect()
         try:
             request = next(conversation)
             while True:
-                response = await self._send(run, route, request, _Tally())
+                route = routes["v1" if request.path.startswith(DIALECTS["v1"].prefix) else "v2"]
+                try:
+                    response = await self._send(run, route, request, _Tally())
+                except AuthError as exc:
+                    if route.dialect.name != "v2" or exc.status not in (404, 405):
+                        raise
+                    # No Airflow 3 token endpoint: as good as a missing v2 route.
+                    response = Response(exc.status, None)
                 request = conversation.send(response)
         except StopIteration as done:
             found: tuple[Dialect, str | None] = done.value
@@ -810,10 +917,20 @@ class _Tally:
         self.last_status: int | None = None
 
 
+class _Detection:
+    """A server whose API version is not settled yet: who is settling it."""
+
+    __slots__ = ("busy", "tried")
+
+    def __init__(self) -> None:
+        self.busy: anyio.Event | None = None  # set when the call or probe settling it is done
+        self.tried = False  # a call's own requests tried to settle it this run
+
+
 class _Progress(_Tally):
     """Where one call stands, and its counters: it survives a move to a parked task."""
 
-    __slots__ = ("call", "conversation", "index", "route", "started", "step")
+    __slots__ = ("call", "conversation", "detecting", "index", "route", "started", "step")
 
     def __init__(self, index: int, call: Call, started: float) -> None:
         super().__init__()
@@ -823,3 +940,4 @@ class _Progress(_Tally):
         self.route: _Route | None = None
         self.conversation: Conversation | None = None
         self.step: Step | None = None
+        self.detecting: _Detection | None = None  # this call is to settle its server's API

@@ -70,11 +70,13 @@ class Dialect(ABC):
     # -- requests -------------------------------------------------------------
 
     def version(self) -> Request:
-        return Request("GET", f"{self.prefix}/version", auth=False)
+        # Public on Airflow itself, but a gateway in front of it (Astro's,
+        # a corporate proxy's) answers only requests that carry a credential.
+        return Request("GET", f"{self.prefix}/version")
 
     @abstractmethod
     def health(self) -> Request:
-        """The unauthenticated health check."""
+        """The health check (public on Airflow, sent with the credential for gateways)."""
 
     @abstractmethod
     def trigger(
@@ -165,6 +167,55 @@ class Dialect(ABC):
         """Does this answer mean "your credential was refused"?"""
         return response.status == 401
 
+    def route_missing(self, response: Response, method: str = "GET") -> bool:
+        """Does this answer mean "no such route here": this API is not at this URL?
+
+        A wrong path prefix, or the other Airflow major version, answers so,
+        and nothing has happened on the server. A route that exists answers
+        in this API's JSON even when it refuses (an unknown DAG is a JSON
+        404), so a web page where JSON belongs is a missing route: Airflow 2
+        answers an unknown path with an HTML 404, Airflow 3 with its UI's
+        HTML (200) for a GET and a 405 for other methods. airfleet never
+        sends a method that a route it uses does not accept, so a 405 says
+        the same. A success page answering a change (``method`` other than
+        GET) is not taken for one: something may have acted on it.
+        """
+        status = response.status
+        body = response.body
+        if status == 405:
+            return True
+        if status == 404:
+            # Airflow 3's own "API route not found", and its answer on the
+            # removed /api/v1, are JSON too, but not its routes' error shape.
+            return not (isinstance(body, dict) and self._is_error_shape(body))
+        return (
+            method == "GET"
+            and 200 <= status < 300
+            and body is None
+            and _looks_like_html(response.text)
+        )
+
+    def is_own_answer(self, response: Response) -> bool:
+        """Is this answer, beyond doubt, from this API (proof of the Airflow version)?
+
+        Only this API's JSON, from a route that exists, counts: not a refusal
+        (a gateway refuses on every path), not a redirect (a login page), not
+        a server error or a throttle (a proxy may have made it).
+        """
+        status = response.status
+        if status in (401, 403, 407, 429) or 300 <= status < 400 or status >= 500:
+            return False
+        if self.route_missing(response):
+            return False
+        body = response.body
+        if 200 <= status < 300:
+            return body is not None
+        return isinstance(body, dict) and self._is_error_shape(body)
+
+    @abstractmethod
+    def _is_error_shape(self, body: Mapping[str, Any]) -> bool:
+        """Is ``body`` this API's error object (what its routes answer when they refuse)?"""
+
     def read_run(self, body: Any) -> DagRunInfo:
         run = _require_mapping(body, "DAG run")
         return DagRunInfo(
@@ -247,6 +298,10 @@ def _validation_item(item: Any) -> str:
         msg = item.get("msg") or item.get("type") or "invalid"
         return f"{where}: {msg}" if where else str(msg)
     return str(item)
+
+
+def _looks_like_html(text: str) -> bool:
+    return text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -19,7 +19,7 @@ class AirflowV1(Dialect):
     login_style: ClassVar[Literal["basic", "jwt"]] = "basic"
 
     def health(self) -> Request:
-        return Request("GET", f"{self.prefix}/health", auth=False)
+        return Request("GET", f"{self.prefix}/health")
 
     def trigger(
         self,
@@ -49,6 +49,13 @@ class AirflowV1(Dialect):
         # Airflow 2 takes several masks comma-separated in one parameter.
         params = (("update_mask", ",".join(body)),)
         return Request("PATCH", f"{self.prefix}/pools/{seg(name)}", params=params, json=body)
+
+    def _is_error_shape(self, body: Mapping[str, Any]) -> bool:
+        # Connexion's problem JSON: {"type", "title", "status", "detail"};
+        # but a route /api/v1 lacks answers it with Flask's generic text.
+        detail = body.get("detail")
+        generic = isinstance(detail, str) and detail.startswith("The requested URL was not found")
+        return "title" in body and "status" in body and not generic
 
     def is_auth_failure(self, response: Response) -> bool:
         # With its default public role, Airflow 2 answers 403 to every auth

@@ -21,7 +21,7 @@ class AirflowV2(Dialect):
     login_style: ClassVar[Literal["basic", "jwt"]] = "jwt"
 
     def health(self) -> Request:
-        return Request("GET", f"{self.prefix}/monitor/health", auth=False)
+        return Request("GET", f"{self.prefix}/monitor/health")
 
     def trigger(
         self,
@@ -74,6 +74,11 @@ class AirflowV2(Dialect):
         # Airflow 3 repeats the parameter for several masks.
         params = tuple(("update_mask", key) for key in masks)
         return Request("PATCH", f"{self.prefix}/pools/{seg(name)}", params=params, json=body)
+
+    def _is_error_shape(self, body: Mapping[str, Any]) -> bool:
+        # FastAPI's {"detail": <text or object>}; its bare "Not Found" is a
+        # route it lacks (3.3 says {"error": "API route not found"} instead).
+        return "detail" in body and body["detail"] != "Not Found"
 
     def is_auth_failure(self, response: Response) -> bool:
         # An expired JWT is a 401; a JWT this server cannot verify (signed by
