@@ -260,19 +260,41 @@ def test_pause_patches_is_paused() -> None:
     ("scheduler", "outcome"), [("healthy", Outcome.OK), ("unhealthy", Outcome.FAILED)]
 )
 def test_health_reads_version_api_and_components(scheduler: str, outcome: Outcome) -> None:
-    """health reports version, dialect and components; an unhealthy scheduler fails it."""
+    """health reports version, dialect and components; an unhealthy scheduler fails
+    it. Both requests carry the credential: a gateway refuses anonymous ones."""
 
     def answer(step: Request) -> Response:
         if step.path.endswith("/version"):
             return ok({"version": "3.3.2"})
-        return ok({"metadatabase": {"status": "healthy"}, "scheduler": {"status": scheduler}})
+        return ok(
+            {
+                "metadatabase": {"status": "healthy"},
+                "scheduler": {"status": scheduler},
+                "dag_processor": {"status": "healthy"},
+            }
+        )
 
     verdict, steps = run(HealthSpec().converse(V2), answer)
     assert [s.path for s in steps] == ["/api/v2/version", "/api/v2/monitor/health"]
-    assert all(not s.auth for s in steps)
+    assert all(s.auth for s in steps)
     assert verdict.outcome is outcome
     assert verdict.data["version"] == "3.3.2"
     assert verdict.data["api"] == "v2"
+
+
+@pytest.mark.parametrize(("dialect", "required"), [(V1, False), (V2, True)])
+def test_the_dag_processor_is_required_on_airflow_3_only(dialect: Dialect, required: bool) -> None:
+    """Airflow 3 parses DAG files only in its DAG processor: one that is not
+    running (null status) makes the deployment unhealthy there, not on Airflow 2."""
+    body = {
+        "metadatabase": {"status": "healthy"},
+        "scheduler": {"status": "healthy"},
+        "dag_processor": {"status": None, "latest_dag_processor_heartbeat": None},
+    }
+    verdict, _ = run(HealthSpec().converse(dialect), lambda _: ok(body))
+    assert verdict.outcome is (Outcome.FAILED if required else Outcome.OK)
+    if required:
+        assert verdict.error == "unhealthy: dag_processor is not reporting (not running?)"
 
 
 @pytest.mark.parametrize(("found", "outcome"), [(200, Outcome.OK), (404, Outcome.FAILED)])

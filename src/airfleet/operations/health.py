@@ -15,14 +15,24 @@ from airfleet.results import Outcome
 
 __all__ = ["HealthSpec", "plan_health"]
 
-# The components whose failure makes a deployment unhealthy; the triggerer and
-# the DAG processor are optional in many set-ups and are only reported.
-REQUIRED = ("metadatabase", "scheduler")
+# The components whose failure makes a deployment unhealthy. Airflow 3 parses
+# DAG files only in its separate DAG processor, so there it is required; on
+# Airflow 2 the scheduler parses them unless a standalone processor is set
+# up. The triggerer is optional everywhere and only reported.
+REQUIRED = {
+    "v1": ("metadatabase", "scheduler"),
+    "v2": ("metadatabase", "scheduler", "dag_processor"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class HealthSpec:
-    """Ask the version and the health endpoint (neither needs a credential)."""
+    """Ask the version and the health endpoint.
+
+    Both are public on Airflow, but are sent with the deployment's
+    credential: a gateway in front of Airflow (Astro's) refuses anonymous
+    requests on every path.
+    """
 
     def preview(self, dialect: Dialect) -> Sequence[Request]:
         return ()
@@ -40,7 +50,7 @@ class HealthSpec:
             # An HTML page, an empty or cut body: say so, not "scheduler is None".
             return failed(dialect, answer, what="health check: not a JSON object")
         components = _components(answer.body)
-        unhealthy = [name for name in REQUIRED if components.get(name) != "healthy"]
+        unhealthy = [name for name in REQUIRED[dialect.name] if components.get(name) != "healthy"]
         data = {
             "version": version,
             "api": dialect.name,
@@ -51,10 +61,19 @@ class HealthSpec:
             return Verdict(
                 Outcome.FAILED,
                 data=data,
-                error="unhealthy: " + ", ".join(f"{n} is {components.get(n)}" for n in unhealthy),
+                error="unhealthy: " + ", ".join(_state(n, components) for n in unhealthy),
                 status=answer.status,
             )
         return Verdict(Outcome.OK, data=data, status=answer.status)
+
+
+def _state(name: str, components: dict[str, str | None]) -> str:
+    status = components.get(name)
+    if status is None:
+        # Airflow reports a component that never sent a heartbeat with a
+        # null status: in practice, it is not running.
+        return f"{name} is not reporting (not running?)"
+    return f"{name} is {status}"
 
 
 def _components(body: Any) -> dict[str, str | None]:
