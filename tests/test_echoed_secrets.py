@@ -6,12 +6,15 @@ import base64
 import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from rich.console import Console
 
+from _simthread import sim_in_thread
+from airfleet import redaction
 from airfleet.engine import Engine
 from airfleet.inventory import (
     ClientCredentialsAuth,
@@ -25,6 +28,8 @@ from airfleet.logs import configure_logging, log_event
 from airfleet.operations import plan_pools
 from airfleet.report import FORMATS, render
 from airfleet.results import Outcome
+from airfleet.sim import Faults, Simulator
+from test_secrets import SPEC, airfleet, job_file
 
 pytestmark = pytest.mark.anyio
 
@@ -110,3 +115,58 @@ async def test_no_echoed_secret_reaches_a_report_or_a_log_line(echoing_server: s
     for text in outputs:
         for secret in (READY_TOKEN, PASSWORD, CLIENT_SECRET, BASIC):
             assert secret not in text
+
+
+# Wrong secrets, so every server refuses (and quotes) them; random-looking, as
+# a test's own words ("password-trigger.json") must not pass for their parts.
+WRONG = {
+    "AIRFLEET_SIM_CLIENT_SECRET": "Zq8cS5d1e9f0aK2m",
+    "AIRFLEET_SIM_TOKEN": "Tk7rT77c3ab91Lq0",
+    "AIRFLEET_SIM_PASSWORD": "Pw3xB0b9f2e6cN4v",
+}
+
+
+def pieces(secret: str) -> set[str]:
+    """Every part of ``secret`` as long as the redaction's fragment."""
+    size = redaction.FRAGMENT
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+def test_an_echoing_simulator_leaks_no_part_of_a_secret_through_any_command(
+    tmp_path: Path,
+) -> None:
+    """The simulator behind a gateway, quoting every credential it refuses, and
+    wrong secrets of each kind: reports, -v logs, the job's journal and history
+    hold no part of any secret (nor of the basic header they make)."""
+    sim = Simulator(deployments=4, api="mixed", faults=Faults(echo_credentials=True, gateway=True))
+    (tmp_path / "pools.yaml").write_text(SPEC, encoding="utf-8")
+    state = tmp_path / "state"
+    blobs: list[str] = []
+    with sim_in_thread(sim) as running:
+        env = {**sim.env(), **WRONG}
+        for auth in ("oauth", "token", "password"):
+            config = running.write_fleet(tmp_path / f"{auth}.yaml", auth=auth)
+            job = job_file(tmp_path, config, f"echo-{auth}")
+            out = tmp_path / auth
+            for args in (
+                ["-c", str(config), "trigger", "hello", "-o", f"{out}-trigger.json"],
+                ["-c", str(config), "pools", "--report", "markdown"],
+                ["run", str(job), "--state-dir", str(state), "-o", f"{out}-run.xml"],
+                ["history", f"echo-{auth}", "--state-dir", str(state)],
+            ):
+                done = airfleet(args, env)
+                assert "Traceback" not in done.stderr, args
+                blobs += [done.stdout, done.stderr]
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".yaml")]
+    assert any(p.is_relative_to(state) for p in files), "the jobs left no journal"
+    blobs += [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    everything = "\n".join(blobs)
+    # The test can fail: the servers quoted what they refused, and it was masked.
+    assert "***" in everything
+    assert sim.stats()["auth_failures"] > 0
+    basic = base64.b64encode(
+        f"{sim.credentials.username}:{WRONG['AIRFLEET_SIM_PASSWORD']}".encode()
+    )
+    for secret in (*WRONG.values(), basic.decode()):
+        leaked = [piece for piece in pieces(secret) if piece in everything]
+        assert leaked == [], f"part of a secret leaked: {len(leaked)} pieces"

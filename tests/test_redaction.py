@@ -37,3 +37,40 @@ def test_short_values_and_empty_text_are_left_alone() -> None:
     redaction.register(None)
     assert redaction.scrub("admin logged in") == "admin logged in"
     assert redaction.scrub("") == ""
+
+
+@given(
+    value=secret.filter(lambda v: len(v) >= redaction.FRAGMENT),
+    data=st.data(),
+    before=filler,
+    after=filler,
+)
+def test_no_part_of_a_configured_secret_survives(
+    value: str, data: st.DataObject, before: str, after: str
+) -> None:
+    """A server's excerpt that cuts a configured secret keeps no part of it
+    ``FRAGMENT`` characters long: not a prefix, a suffix, nor a middle."""
+    redaction.register(value)
+    start = data.draw(st.integers(0, len(value) - redaction.FRAGMENT))
+    stop = data.draw(st.integers(start + redaction.FRAGMENT, len(value)))
+    scrubbed = redaction.scrub(before + value[start:stop] + after)
+    assert value[start:stop] not in scrubbed
+    assert "***" in scrubbed
+
+
+def test_a_fetched_token_cut_at_either_end_is_masked() -> None:
+    """Fetched tokens are indexed by their ends: a reason cut after a token's
+    first characters, or starting inside it, shows none of it."""
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmbGVldCJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    redaction.register(token, parts="ends")
+    assert redaction.scrub(f"refused Bearer {token[:30]}") == "refused Bearer ***"
+    assert redaction.scrub(f"...{token[-25:]} is not valid") == "...*** is not valid"
+    assert redaction.scrub(f"x {token} y") == "x *** y"
+
+
+def test_ordinary_text_beside_a_secret_part_is_kept() -> None:
+    """Only the part is masked: the words around it survive."""
+    redaction.register("s3cr3t-Value-0042")
+    assert redaction.scrub("password s3cr3t-Val (cut) was refused") == (
+        "password *** (cut) was refused"
+    )
