@@ -259,3 +259,28 @@ async def test_token_endpoint_down_fails_its_calls_and_the_rest_goes_on() -> Non
     assert all(
         "token endpoint" in (r.error or "") and "answered 503" in (r.error or "") for r in failed
     )
+
+
+async def test_a_trigger_stopped_before_its_post_was_answered_keeps_its_run_id() -> None:
+    """The server acts, then answers too late; the run is stopped meanwhile: each
+    trigger is skipped, effect unknown, with the run id that settles it, and the
+    server made each run once."""
+    sim = Simulator(deployments=3, api="mixed", faults=Faults(slow_rate=1.0, slow_s=30))
+    async with sim.running() as server:
+        fleet = parse_fleet(sim.fleet_yaml(server.url, api="declared"), env=sim.env())
+        stop = anyio.Event()
+        plan = plan_trigger(fleet.deployments, ["hello"], run_id="settle-me")
+
+        async def stop_once_made() -> None:
+            while sim.stats()["runs_total"] < 3:  # noqa: ASYNC110 - the server has no event
+                await anyio.sleep(0.02)
+            stop.set()
+
+        async with Engine(fleet, grace_s=0.1) as engine, anyio.create_task_group() as group:
+            group.start_soon(stop_once_made)
+            report = await engine.run(plan, stop=stop)
+    assert sim.stats()["runs_total"] == 3
+    for result in report.results:
+        assert result.outcome is Outcome.SKIPPED
+        assert result.data == {"dag_run_id": "settle-me", "effect": "unknown", "interrupted": True}
+        assert "re-run with --run-id settle-me" in (result.error or "")

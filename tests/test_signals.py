@@ -67,6 +67,7 @@ def test_sigterm_mid_run_writes_the_report_file_and_exits_130(tmp_path: Path) ->
     assert all(r["data"]["interrupted"] is True for r in data["results"])
     assert {r["data"]["state_at_interruption"] for r in data["results"]} <= {"queued", "running"}
     assert all(f"--run-id {run_id} --wait" in r["error"] for r in data["results"])
+    assert f"run id: {run_id}" in err.splitlines()  # printed whatever the report
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.errors import UsageError
-from airfleet.operations import plan_trigger
+from airfleet.operations import make_run_id, plan_trigger
 from airfleet.report import ReportFormat
 
 EPILOG = """\b
@@ -77,6 +77,7 @@ def trigger(
         logical_date = parse_logical_date(logical_date)
     fleet = obj.fleet()
     deployments = obj.selected(fleet, selectors)
+    run_id = run_id or make_run_id()
     plan = plan_trigger(
         deployments,
         dag_ids,
@@ -88,6 +89,11 @@ def trigger(
         timeout_s=timeout,
         poll_s=poll,
     )
+    if plan.calls:
+        # Before anything is sent, on stderr: whatever happens next (a kill,
+        # a report that is not a table), the id that settles this invocation
+        # with --run-id is on the terminal or in the log.
+        click.echo(f"run id: {run_id}", err=True)
     code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
     raise SystemExit(code)
 

@@ -84,6 +84,8 @@ class TriggerSpec:
                 raise  # refused before it could act: a plain failure
             # No answer, or one too large to read: the server may have acted.
             return self._unknown(str(exc))
+        except CallInterrupted:
+            return self._interrupted_unanswered()
         if posted.ok:
             try:
                 run = read(dialect.read_run, posted)
@@ -99,6 +101,8 @@ class TriggerSpec:
                 check = yield from ask(dialect.get_run(self.dag_id, self.run_id))
             except AirfleetError as exc:
                 return self._unknown(f"HTTP {posted.status}, then checking the run: {exc}")
+            except CallInterrupted:
+                return self._interrupted_unanswered()
             if check.status == 404 and posted.status != 409:
                 return failed(dialect, posted)
             if check.status == 404:
@@ -137,6 +141,18 @@ class TriggerSpec:
             error=(
                 f"{reason}; the run may exist: re-run with --run-id {self.run_id} to settle it "
                 "(it is never made twice)"
+            ),
+        )
+
+    def _interrupted_unanswered(self) -> Verdict:
+        """Stopped before the server said whether the run was made: skipped,
+        effect unknown, with the run id that settles it."""
+        return Verdict(
+            Outcome.SKIPPED,
+            data={"dag_run_id": self.run_id, "effect": "unknown", "interrupted": True},
+            error=(
+                "interrupted before the server answered; the run may exist: re-run with "
+                f"--run-id {self.run_id} to settle it (it is never made twice)"
             ),
         )
 
