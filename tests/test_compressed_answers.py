@@ -9,9 +9,11 @@ import pytest
 from aiohttp import web
 
 from airfleet.engine import Engine
+from airfleet.fleet_file import parse_fleet
 from airfleet.inventory import Deployment, Fleet, Secret, TokenAuth
-from airfleet.operations import plan_pools
+from airfleet.operations import plan_dags, plan_health, plan_pools, plan_trigger
 from airfleet.results import Outcome
+from airfleet.sim import Faults, Simulator
 from airfleet.transport import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.anyio
@@ -75,3 +77,26 @@ async def test_a_gzip_bomb_is_cut_at_the_cap_and_a_small_answer_reads_whole(
     assert "larger than 8 MiB" in (results["bomb"].error or "")
     assert results["small"].outcome is Outcome.OK
     assert len(results["small"].data["pools"]) == 3
+
+
+async def test_every_operation_reads_a_simulator_that_gzips_every_answer() -> None:
+    """The simulator gzips every answer (tokens included): every operation on
+    both Airflow versions is read whole and ok."""
+    sim = Simulator(deployments=4, api="mixed", faults=Faults(compress=True))
+    async with sim.running() as server:
+        fleet = parse_fleet(sim.fleet_yaml(server.url), env=sim.env())
+        async with Engine(fleet) as engine:
+            reports = [
+                await engine.run(make(fleet.deployments))
+                for make in (
+                    plan_pools,
+                    plan_dags,
+                    plan_health,
+                    lambda ds: plan_trigger(ds, ["hello"]),
+                )
+            ]
+    for report in reports:
+        assert report.summary.ok == 4, [r.error for r in report.results]
+    stats = sim.stats()
+    assert stats["faults_injected"]["compressed"] >= stats["requests_total"]
+    assert stats["runs_total"] == 4

@@ -114,6 +114,7 @@ class _Handler:
         # A streamed answer (a dropped connection) is already under way.
         if self.sim.faults.compress and isinstance(response, web.Response):
             response.enable_compression()
+            self.sim.stats_.faults["compressed"] += 1
         return response
 
     async def _jwt_token(self, request: web.Request, dep: SimDeployment) -> web.Response:
