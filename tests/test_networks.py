@@ -828,3 +828,70 @@ def test_network_config_errors_are_one_line_with_file_and_line_exit_2(
     assert "Traceback" not in out.stderr
     assert PROXY_PASSWORD not in out.stderr
     assert plain_sim.stats()["requests_seen"] == before
+
+
+MINIMAL = """\
+version: 1
+auth:
+  t: {kind: token, token: tok-abcdef}
+  login: {kind: password, username: admin, password: pw-abcdef}
+defaults:
+  auth: t
+deployments:
+  - name: a
+    url: https://a.example.com
+"""
+# (what is wrong, the lines that add it, what the error must say)
+WRONG_VALUES: list[tuple[str, str, str]] = [
+    ("empty path", "    tls: {ca_bundle: ''}\n", "tls.ca_bundle: String should have at least"),
+    ("NUL in a path", '    tls: {client_cert: "a\\0b"}\n', "tls.client_cert: a file name cannot"),
+    ("a number as proxy", "    proxy: 3128\n", "proxy: a number is not a proxy"),
+    ("a list as proxy", "    proxy: [a]\n", "proxy: a list is not a proxy"),
+    ("a host with spaces", "    proxy: 'http://pro xy:3128'\n", "is not a proxy URL"),
+    ("a path on a proxy", "    proxy: 'http://proxy:3128/x'\n", "without a path"),
+    ("verify as text", "    tls: {verify: 'no'}\n", "tls.verify: Input should be a valid boolean"),
+    ("tls not a mapping", "    tls: [ca.pem]\n", "deployments[0].tls: Input should be"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "lines", "message"), WRONG_VALUES, ids=[w[0] for w in WRONG_VALUES]
+)
+def test_wrong_network_values_are_config_errors(name: str, lines: str, message: str) -> None:
+    """Every wrong value under proxy or tls is a ConfigError on line 10, nothing else."""
+    with pytest.raises(airfleet.ConfigError) as caught:
+        parse_fleet(MINIMAL + lines, source="fleet.yaml")
+    assert str(caught.value).startswith("fleet.yaml:10: deployments[0]."), str(caught.value)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("kind", "key"), [("password", "tls"), ("token", "proxy")])
+def test_network_keys_on_profiles_that_fetch_from_no_url_of_their_own_say_where_they_go(
+    kind: str, key: str
+) -> None:
+    """A password profile's token URL is the deployment's; a token profile fetches
+    nothing: either way the key belongs on the deployments or in defaults."""
+    name = "login" if kind == "password" else "t"
+    text = MINIMAL.replace(
+        f"  {name}: {{kind: {kind}, ", f"  {name}: {{{key}: {{}}, kind: {kind}, "
+    )
+    with pytest.raises(airfleet.ConfigError, match=f"a {kind} profile takes no '{key}'") as caught:
+        parse_fleet(text, source="fleet.yaml")
+    assert "set " + key + " on the deployments, or in defaults" in str(caught.value)
+
+
+def test_deployment_tls_keys_override_defaults_key_by_key(pki: Pki) -> None:
+    """A deployment's tls keys replace defaults' one by one; paths resolve against
+    the fleet file's directory; equal settings are one shared object."""
+    text = MINIMAL.replace(
+        "defaults:\n", "defaults:\n  tls: {ca_bundle: ca.pem, verify: false}\n"
+    ) + (
+        "    tls: {client_cert: client.pem, verify: true}\n"
+        "  - name: b\n    url: https://b.example.com\n"
+        "  - name: c\n    url: https://c.example.com\n"
+    )
+    (config := pki.dir / "fleet-key-by-key.yaml").write_text(text)
+    a, b, c = airfleet.load_fleet(config).deployments
+    assert a.network.tls == Tls(str(pki.ca_pem), str(pki.client_pem), None, True)
+    assert b.network.tls == Tls(str(pki.ca_pem), None, None, False)
+    assert b.network is c.network

@@ -106,16 +106,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PathText = Annotated[StrictStr, Field(min_length=1)]
+
+
 class _Tls(_Strict):
-    ca_bundle: StrictStr | None = None
-    client_cert: StrictStr | None = None
-    client_key: StrictStr | None = None
+    ca_bundle: PathText | None = None
+    client_cert: PathText | None = None
+    client_key: PathText | None = None
     verify: StrictBool = True
 
 
-# A URL, false (direct), or null/absent (the environment's). True is refused
-# when converted, with a message that says what to write instead.
-ProxySetting = StrictStr | StrictBool | None
+# A URL, false (direct), or null/absent (the environment's): checked when
+# converted, where the message can say what to write instead (pydantic's
+# union errors would name its member types, not the key).
+ProxySetting = Any
 
 
 class _Limits(_Strict):
@@ -421,7 +425,7 @@ class _Networks:
     ) -> Network:
         """The network of the deployment or profile ``own``, at ``path`` in the file."""
         tls: _Tls | None = getattr(own, "tls", None)
-        proxy: str | bool | None = getattr(own, "proxy", None)
+        proxy: Any = getattr(own, "proxy", None)
         has_proxy = "proxy" in own.model_fields_set
         if tls is None and not has_proxy:
             # The common case, 10,000 times in a large fleet: built once.
@@ -434,7 +438,7 @@ class _Networks:
         self,
         path: tuple[str | int, ...],
         own_tls: _Tls | None,
-        own_proxy: str | bool | None,
+        own_proxy: Any,
         *,
         has_proxy: bool,
     ) -> Network:
@@ -464,15 +468,15 @@ class _Networks:
         network = Network(proxy, settings)
         return self._interned.setdefault(network, network)
 
-    def _proxy(
-        self, path: tuple[str | int, ...], value: str | bool | None
-    ) -> Proxy | Literal[False] | None:
-        if value is True:
-            raise self._located.error(
-                path, "true is not a proxy: give its URL (http://host:port), or false to go direct"
-            )
+    def _proxy(self, path: tuple[str | int, ...], value: Any) -> Proxy | Literal[False] | None:
         if value is False or value is None:
             return value  # False: direct; None: the environment's
+        if not isinstance(value, str):
+            what = _kind_of(value)
+            raise self._located.error(
+                path,
+                f"{what} is not a proxy: give its URL (http://host:port), or false to go direct",
+            )
         try:
             return parse_proxy_url(value)
         except ValueError as exc:
@@ -481,6 +485,17 @@ class _Networks:
     def _resolve(self, value: str) -> str:
         candidate = Path(value).expanduser()
         return str(candidate if candidate.is_absolute() else self._base_dir / candidate)
+
+
+def _kind_of(value: Any) -> str:
+    """What a value is, in words, without quoting it (it may be a secret)."""
+    if value is True:
+        return "true"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a number" if isinstance(value, int | float) else "that"
 
 
 def _check_url(

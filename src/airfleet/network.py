@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import urllib.request
 from collections.abc import Iterable
@@ -61,7 +62,7 @@ def parse_proxy_url(text: str, *, assume_http: bool = False) -> Proxy:
         port = parts.port
     except ValueError:
         raise ValueError(f"{shown!r} is not a proxy URL; use http://host:port") from None
-    if parts.scheme != "http" or not host:
+    if parts.scheme != "http" or not host or (not _HOST.match(host) and not _is_ip(host)):
         raise ValueError(
             f"{shown!r} is not a proxy URL; use http://host:port (airfleet speaks plain "
             "http to a proxy; https requests go through it in a CONNECT tunnel)"
@@ -78,6 +79,17 @@ def parse_proxy_url(text: str, *, assume_http: bool = False) -> Proxy:
     # variable would show it percent-encoded.
     redaction.register(parts.password)
     return Proxy(url, username, Secret(password))
+
+
+_HOST = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def without_user_info(url: str) -> str:
@@ -241,6 +253,12 @@ def check_tls_files(tls: Tls) -> None:
 
 
 def _load(context: ssl.SSLContext, tls: Tls, env_bundle: str | None) -> None:
+    for key in ("ca_bundle", "client_cert", "client_key"):
+        value = getattr(tls, key)
+        if value is not None and "\0" in value:
+            raise TlsFileError(key, "a file name cannot hold a NUL character")
+    if env_bundle is not None and "\0" in env_bundle:
+        raise TlsFileError(CA_BUNDLE_VARIABLES[0], "a file name cannot hold a NUL character")
     if tls.client_key is not None and tls.client_cert is None:
         raise TlsFileError(
             "client_key", "client_key needs client_cert (the certificate it belongs to)"
