@@ -637,6 +637,34 @@ async def test_a_proxy_refusing_the_credentials_is_named_and_not_retried(
         assert "not-the-password" not in (result.error or "")
 
 
+@pytest.mark.anyio
+async def test_a_token_url_is_reached_through_its_profiles_proxy(
+    pki: Pki, proxy: ForwardProxy
+) -> None:
+    """A client-credentials profile's ``proxy`` is for its token URL alone: a dead
+    one fails the token fetch naming it (the token service saw nothing); the
+    real one tunnels the fetch while the deployments' calls go direct."""
+    dead = f"http://127.0.0.1:{closed_port()}"
+    async with serving(pki.server_context()) as (sim, url):
+        tls = {"tls": {"ca_bundle": "ca.pem"}}
+        text = fleet_text(
+            sim, url, auth="oauth", defaults={**tls, "retries": 0}, profile={"proxy": dead}
+        )
+        failed = await run_pools(sim, text, pki.dir)
+        assert sim.stats()["requests_seen"] == 0
+        text = fleet_text(
+            sim, url, auth="oauth", defaults={**tls, "retries": 0}, profile={"proxy": proxy.url}
+        )
+        report = await run_pools(sim, text, pki.dir)
+        stats = sim.stats()
+    for result in failed.results:
+        assert f"cannot connect to the proxy {dead}" in (result.error or "")
+    assert all(r.ok for r in report.results), [r.error for r in report.results]
+    assert stats["token_fetches"]["oauth"] == 1
+    assert stats["requests_total"] == 2
+    assert proxy.saw(f"CONNECT 127.0.0.1:{port_of(url)} ")
+
+
 def test_a_proxy_password_never_shows_in_reports_errors_or_verbose_logs(
     pki: Pki, proxy: ForwardProxy, tmp_path: Path
 ) -> None:
