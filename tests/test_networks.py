@@ -342,6 +342,26 @@ async def test_requests_ca_bundle_in_the_environment_is_trusted(
     assert all(r.ok for r in report.results), [r.error for r in report.results]
 
 
+@pytest.mark.anyio
+async def test_an_unusable_requests_ca_bundle_fails_each_call_naming_it(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQUESTS_CA_BUNDLE naming no file: every call fails at once saying so, and
+    nothing is sent; a ca_bundle in the file wins over the variable."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.dir / "gone.pem"))
+    async with serving(pki.server_context()) as (sim, url):
+        report = await run_pools(sim, fleet_text(sim, url), pki.dir)
+        assert sim.stats()["requests_seen"] == 0
+        text = fleet_text(sim, url, defaults={"tls": {"ca_bundle": "ca.pem"}})
+        explicit = await run_pools(sim, text, pki.dir)
+        assert sim.stats()["requests_total"] == 2
+    for result in report.results:
+        assert result.attempts == 1
+        assert "REQUESTS_CA_BUNDLE: " in (result.error or "")
+        assert "gone.pem: no such file" in (result.error or "")
+    assert all(r.ok for r in explicit.results), [r.error for r in explicit.results]
+
+
 def test_ca_bundle_is_added_to_the_system_store_not_put_in_its_place(pki: Pki) -> None:
     """The context holds the system store's CAs and, besides them, the bundle's."""
     system = ssl.create_default_context().cert_store_stats()["x509_ca"]

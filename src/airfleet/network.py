@@ -49,8 +49,8 @@ _MAX_NAMED = 5
 def parse_proxy_url(text: str, *, assume_http: bool = False) -> Proxy:
     """``http://[user:password@]host[:port]`` as a :class:`Proxy`; ValueError if not one.
 
-    ``assume_http``: a URL without a scheme is taken as ``http://`` (requests
-    does so for the environment's variables). The error message never
+    ``assume_http``: a URL without a scheme is taken as ``http://``, as curl
+    takes the environment's variables. The error message never
     quotes the user info. The password is registered for redaction.
     """
     if assume_http and "://" not in text:
@@ -111,7 +111,8 @@ def without_user_info(url: str) -> str:
 class EnvironmentProxies:
     """The proxies the environment names, chosen per URL as requests chooses them.
 
-    Read once, when made: ``http_proxy``/``HTTP_PROXY``, ``https_proxy``,
+    Read when made (urllib's own bypass test, which requests also asks,
+    reads ``no_proxy`` as it is then): ``http_proxy``/``HTTP_PROXY``, ``https_proxy``,
     ``all_proxy`` (lower case wins, as in urllib and requests) and
     ``no_proxy``/``NO_PROXY``: host names (matching the name and its
     subdomains, with or without the port), IPv4 addresses and CIDR
