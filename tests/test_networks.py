@@ -18,12 +18,14 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import requests.utils
 import structlog
@@ -209,7 +211,7 @@ def _wait_listening(process: subprocess.Popen[bytes], port_file: Path) -> int:
     raise RuntimeError("proxy.py did not listen within 30 s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
@@ -391,6 +393,41 @@ async def test_ssl_cert_file_still_works_beside_ca_bundle(
         seen = (ours.stats()["requests_total"], theirs.stats()["requests_total"])
     assert all(r.ok for r in report.results), [r.error for r in report.results]
     assert seen == (2, 2)
+
+
+def test_the_sim_command_serves_https_with_given_files(pki: Pki, tmp_path: Path) -> None:
+    """``airfleet sim --tls-cert`` serves https and writes a fleet.yaml for it;
+    with the CA as ca_bundle every call is ok, as the simulator's stats say."""
+    pki.server.private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    config = tmp_path / "sim-fleet.yaml"
+    command = [sys.executable, "-m", "airfleet", "sim", "--deployments", "2", "--port", "0"]
+    command += ["--api", "v2", "--auth", "token", "--tls-cert", str(tmp_path / "server.pem")]
+    command += ["--write-config", str(config)]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            assert process.stderr is not None
+            first = process.stderr.readline()  # "simulated fleet of 2 deployments at URL/d/<name>"
+            url = first.split(" at ", 1)[1].split("/d/", 1)[0]
+            assert url.startswith("https://127.0.0.1:"), first
+            while "deployments" not in (config.read_text() if config.exists() else ""):
+                time.sleep(0.02)
+            document = yaml.safe_load(config.read_text())
+            document["defaults"]["tls"] = {"ca_bundle": str(pki.ca_pem)}
+            sim = Simulator(deployments=2, api="v2")  # the same seed: the same credentials
+            report = anyio.run(run_pools, sim, yaml.safe_dump(document), tmp_path)
+            trusting = ssl.create_default_context(cafile=pki.ca_pem)
+            with urllib.request.urlopen(f"{url}/_sim/stats", context=trusting) as answer:  # noqa: S310 - loopback
+                stats = json.loads(answer.read())
+        finally:
+            _stop(process)
+    assert all(r.ok for r in report.results), [r.error for r in report.results]
+    assert stats["requests_total"] == 2
 
 
 # -- client certificates ----------------------------------------------------------------

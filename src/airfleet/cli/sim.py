@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import anyio
@@ -52,6 +53,17 @@ Then, in another shell, export the printed variables and run e.g.
 @click.option("--gateway", is_flag=True, help="An auth gateway refuses anonymous requests.")
 @click.option("--echo-credentials", is_flag=True, help="Refusals quote what they were sent.")
 @click.option("--compress", is_flag=True, help="Gzip every answer.")
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve https with this PEM certificate (and its key, unless --tls-key).",
+)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its PEM key.")
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Require client certificates signed by this CA (PEM).",
+)
 def sim(
     count: int,
     port: int,
@@ -75,6 +87,9 @@ def sim(
     gateway: bool,
     echo_credentials: bool,
     compress: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
 ) -> None:
     """Serve a simulated fleet of Airflow 2 and 3 deployments until interrupted."""
     faults = Faults(
@@ -96,6 +111,7 @@ def sim(
     simulator = Simulator(
         deployments=count, api=api, faults=faults, seed=seed, extra_dags=extra_dags
     )
+    context = _server_context(tls_cert, tls_key, tls_client_ca)
 
     def ready(url: str) -> None:
         click.echo(f"simulated fleet of {count} deployments at {url}/d/<name>", err=True)
@@ -109,6 +125,27 @@ def sim(
             click.echo(f"export {name}={value}")
 
     try:
-        anyio.run(lambda: serve_forever(simulator, host=host, port=port, on_ready=ready))
+        anyio.run(
+            lambda: serve_forever(simulator, host=host, port=port, on_ready=ready, ssl=context)
+        )
     except KeyboardInterrupt:
         click.echo("simulator stopped", err=True)
+
+
+def _server_context(
+    cert: str | None, key: str | None, client_ca: str | None
+) -> ssl.SSLContext | None:
+    """The simulator's https settings, or None for plain http."""
+    if cert is None:
+        if key is not None or client_ca is not None:
+            raise click.UsageError("--tls-key and --tls-client-ca need --tls-cert")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            context.load_verify_locations(cafile=client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise click.UsageError(f"cannot use the TLS files: {exc}") from None
+    return context

@@ -288,9 +288,10 @@ async def serve_forever(
     host: str = "127.0.0.1",
     port: int = 8080,
     on_ready: Callable[[str], None] | None = None,
+    ssl: ssl_module.SSLContext | None = None,
 ) -> None:
-    """Serve until cancelled (Ctrl-C in ``airfleet sim``)."""
-    async with sim.running(host=host, port=port) as server:
+    """Serve until cancelled (Ctrl-C in ``airfleet sim``); https with ``ssl``."""
+    async with sim.running(host=host, port=port, ssl=ssl) as server:
         if on_ready is not None:
             on_ready(server.url)
         await anyio.sleep_forever()
