@@ -134,3 +134,30 @@ def test_wait_across_many_jwt_lifetimes_with_the_cli(real: RealAirflow, short_fl
         assert summary["token_fetches"] >= 2, (elapsed, summary)
     status, run = real.af3.request("GET", f"/dags/airfleet_ok/dagRuns/{run_id}")
     assert (status, run["state"]) == (200, "success")
+
+
+@pytest.mark.anyio
+async def test_detection_on_real_servers_costs_no_probe_and_a_wrong_prefix_says_so(
+    real: RealAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """api: auto with a password profile: Airflow 3 is proved by the call's own
+    requests (its login, then the listing), Airflow 2 by the missing Airflow 3
+    login, then v1; no version probe. A path prefix too many fails on both as a
+    URL problem, never a credentials one."""
+    monkeypatch.setenv("AIRFLEET_REAL_PASSWORD", real.password)
+    text = fleet_yaml([("af3", real.af3), ("af2", real.af2)], names_per_server=1)
+    loaded = airfleet.parse_fleet(text)
+    async with airfleet.Engine(loaded) as engine:
+        pools = await engine.run(airfleet.plan_pools(loaded.deployments))
+    assert pools.summary.ok == 2, [r.error for r in pools.results]
+    assert [r.requests for r in pools.results] == [1, 1]
+    # Each server: one login request (Airflow 2 answers it with its HTML 404), one listing.
+    assert pools.summary.requests == 4
+
+    wrong = airfleet.parse_fleet(text.replace("', tags:", "/airflow', tags:"))
+    async with airfleet.Engine(wrong) as engine:
+        report = await engine.run(airfleet.plan_pools(wrong.deployments))
+    for result in report.results:
+        assert result.outcome is airfleet.Outcome.FAILED
+        assert "is the URL the Airflow (or Astro Deployment) URL" in (result.error or "")
+        assert "credential" not in (result.error or "")
