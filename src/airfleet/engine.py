@@ -71,7 +71,14 @@ from airfleet.events import (
     RunStarted,
     TokenFetched,
 )
-from airfleet.inventory import DEFAULT_NETWORK, Deployment, Fleet, FleetLimits, Network
+from airfleet.inventory import (
+    DEFAULT_NETWORK,
+    ClientCredentialsAuth,
+    Deployment,
+    Fleet,
+    FleetLimits,
+    Network,
+)
 from airfleet.limits import Admission, Limits, Rates
 from airfleet.plan import Call, Plan
 from airfleet.protocol import (
@@ -211,6 +218,9 @@ class Engine:
         for url in [url for url, d in self._detections.items() if d.busy is None]:
             del self._detections[url]
         self._emit(RunStarted(plan.operation, len(plan)))
+        # SSL contexts are built now, not by the first request after its
+        # admission: a late first departure would crowd the ones behind it.
+        await self._transport.prepare(self._targets(plan))
         sink = _Sink(collector, on_result, len(plan))
         await self._dispatch(run, plan, sink, stop)
         sink.check()
@@ -226,6 +236,19 @@ class Engine:
             )
         )
         return RunReport(summary, tuple(collector.results))
+
+    def _targets(self, plan: Plan) -> Iterator[tuple[str, Network]]:
+        """Every URL the plan's requests and token fetches go to, with its settings."""
+        seen: set[str] = set()
+        for call in plan.calls:
+            deployment = call.deployment
+            if deployment.name in seen:
+                continue
+            seen.add(deployment.name)
+            yield deployment.url, deployment.network
+            profile = self.fleet.auth.get(deployment.auth)
+            if isinstance(profile, ClientCredentialsAuth):
+                yield profile.token_url, profile.network
 
     async def _dispatch(self, run: _Run, plan: Plan, sink: _Sink, stop: anyio.Event) -> None:
         # A fixed pool of workers pulls calls, so live calls never exceed
@@ -744,11 +767,14 @@ class Engine:
 
     async def _fetch_token(self, run: _Run, request: TokenRequest) -> Response:
         """A token request, through the same layers as any other (no credential)."""
-        route = run.lanes.token_routes.get(request.url)
+        # By URL and settings: two profiles may share a token service and
+        # reach it through different proxies or with different certificates.
+        where = (request.url, request.network)
+        route = run.lanes.token_routes.get(where)
         if route is None:
             deployment = request.deployment
             admission = run.lanes.limits.token_admission(deployment)
-            route = run.lanes.token_routes[request.url] = _Route(
+            route = run.lanes.token_routes[where] = _Route(
                 deployment.name if deployment is not None else "",
                 request.url,
                 dialect_named("v2"),
@@ -835,7 +861,7 @@ class _Lanes:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.routes: dict[str, _Route] = {}  # by deployment name
-        self.token_routes: dict[str, _Route] = {}  # by token URL
+        self.token_routes: dict[tuple[str, Network], _Route] = {}  # by token URL and network
 
 
 class _Run:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 
+from airfleet.inventory import Network
 from airfleet.transport import HttpRequest, HttpResponse
 
 __all__ = ["FakeClock", "Handler", "MockTransport", "answer"]
@@ -55,6 +56,9 @@ class MockTransport:
         self.handler = handler
         self.sent: list[HttpRequest] = []
         self.closed = False
+
+    async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
+        """Nothing to get ready: no connection, no TLS."""
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         self.sent.append(request)

@@ -19,7 +19,7 @@ import asyncio
 import base64
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -91,6 +91,11 @@ class HttpResponse:
 
 class Transport(Protocol):
     """Sends one request and returns its answer, or raises a ``TransportError``."""
+
+    async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
+        """Get ready to send to these URLs with these settings (an SSL context
+        takes tens of milliseconds to build): the engine calls it before a run,
+        so no request pays for it after its limits admitted it."""
 
     async def send(self, request: HttpRequest) -> HttpResponse: ...
 
@@ -168,6 +173,8 @@ class AiohttpTransport:
             path = known_path[1]
         else:
             path = await self._path_for(network)
+        if path.ssl is None and url.startswith("https:"):
+            await self._context_for(path)
         if path.error is not None:
             raise errors.ConnectError(path.error, transient=False, may_have_acted=False)
         proxy = path.proxy
@@ -190,7 +197,7 @@ class AiohttpTransport:
                 json=request.json,
                 timeout=timeout,
                 allow_redirects=False,
-                ssl=path.ssl,
+                ssl=path.ssl if path.ssl is not None else True,
                 proxy=proxy.aiohttp_url if proxy is not None else None,
             ) as resp:
                 expected = resp.content_length
@@ -224,6 +231,15 @@ class AiohttpTransport:
             await self._session.close()
             self._session = None
 
+    async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
+        for url, network in targets:
+            known = self._networks.get(id(network))
+            path = known[1] if known is not None and known[0] is network else None
+            if path is None:
+                path = await self._path_for(network)
+            if path.ssl is None and url.startswith("https:"):
+                await self._context_for(path)
+
     async def _path_for(self, network: Network | None) -> _Path:
         """How requests with ``network`` leave; built on first use (not on the hot path)."""
         settings = network if network is not None else DEFAULT_NETWORK
@@ -256,17 +272,29 @@ class AiohttpTransport:
             per_origin = environment.routes
         if tls == Tls() and env_bundle is None:
             return _Path(True, proxy, per_origin, client_cert)  # aiohttp's default context
-        key = (tls, env_bundle)
-        context = self._contexts.get(key)
-        if context is None:
-            try:
-                # About 50 ms (the system store is parsed): off the loop.
-                context = await asyncio.to_thread(ssl_context, tls, env_bundle)
-            except TlsFileError as exc:
-                where = exc.key if exc.key.isupper() else f"tls.{exc.key}"
-                return _Path(True, proxy, per_origin, client_cert, error=f"{where}: {exc}")
-            self._contexts[key] = context
-        return _Path(context, proxy, per_origin, client_cert)
+        # The context is built at the first https request (or prepare()): a
+        # plain-http fleet never pays for one.
+        return _Path(None, proxy, per_origin, client_cert, context_key=(tls, env_bundle))
+
+    async def _context_for(self, path: _Path) -> None:
+        """Build (or find) the SSL context of ``path``, once."""
+        async with self._building:
+            if path.ssl is not None or path.context_key is None:
+                return
+            key = path.context_key
+            context = self._contexts.get(key)
+            if context is None:
+                tls, env_bundle = key
+                try:
+                    # About 50 ms (the system store is parsed): off the loop.
+                    context = await asyncio.to_thread(ssl_context, tls, env_bundle)
+                except TlsFileError as exc:
+                    where = exc.key if exc.key.isupper() else f"tls.{exc.key}"
+                    path.error = f"{where}: {exc}"
+                    path.ssl = True
+                    return
+                self._contexts[key] = context
+            path.ssl = context
 
 
 class _ProxyRoute:
@@ -337,15 +365,17 @@ class _Environment:
         self.routes = _EnvironmentRoutes(self.proxies)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Path:
     """How requests with one network setting leave."""
 
-    ssl: ssl.SSLContext | bool  # True: aiohttp's default context (the system store)
+    # True: aiohttp's default context (the system store); None: not built yet.
+    ssl: ssl.SSLContext | bool | None
     proxy: _ProxyRoute | None  # a proxy the fleet file names
     environment: _EnvironmentRoutes | None  # else the environment's, per origin
     client_cert: bool  # one is configured (shapes the message of a refused handshake)
     error: str | None = None  # a setting that cannot be used: every request fails with it
+    context_key: tuple[Tls, str | None] | None = None  # what its context is built from
 
 
 async def _read_capped(content: aiohttp.StreamReader) -> bytes:
