@@ -111,8 +111,13 @@ class CliContext:
         report_format: ReportFormat | None,
         output: str | None,
         dry_run: bool = False,
+        announce: str | None = None,
     ) -> int:
-        """Run (or dry-run) a plan, write its report, return the exit code."""
+        """Run (or dry-run) a plan, write its report, return the exit code.
+
+        ``announce``: a line for stderr once the inputs are checked, before
+        anything is sent (a real run only).
+        """
         if not plan.calls:
             raise UsageError("nothing to do: the plan has no calls")
         if dry_run:
@@ -132,6 +137,7 @@ class CliContext:
             operation=plan.operation,
             report_format=report_format,
             output=output,
+            announce=announce,
         )
 
     def run_body(
@@ -144,6 +150,7 @@ class CliContext:
         report_format: ReportFormat | None,
         output: str | None,
         streams: bool = True,
+        announce: str | None = None,
     ) -> int:
         """Run ``body`` on an engine with signals, progress and logs; write its report.
 
@@ -154,6 +161,8 @@ class CliContext:
         fmt = self.format_for(report_format, output)
         target = AtomicOutput(output) if output else None  # checked before anything is sent
         out: TextIO = target.file if target is not None else sys.stdout
+        if announce is not None:
+            click.echo(announce, err=True)
         try:
             code = anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
         except BaseException:

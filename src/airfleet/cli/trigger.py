@@ -89,12 +89,17 @@ def trigger(
         timeout_s=timeout,
         poll_s=poll,
     )
-    if plan.calls:
-        # Before anything is sent, on stderr: whatever happens next (a kill,
-        # a report that is not a table), the id that settles this invocation
-        # with --run-id is on the terminal or in the log.
-        click.echo(f"run id: {run_id}", err=True)
-    code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
+    # On stderr before anything is sent: whatever happens next (a kill, a
+    # report that is not a table), the id that settles this invocation with
+    # --run-id is on the terminal or in the log.
+    code = obj.execute(
+        fleet,
+        plan,
+        report_format=report_format,
+        output=output,
+        dry_run=dry_run,
+        announce=f"run id: {run_id}",
+    )
     raise SystemExit(code)
 
 
