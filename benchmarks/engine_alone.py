@@ -62,9 +62,6 @@ class InstantTransport:
         headers = {"Content-Type": "application/json", "Content-Length": str(len(self._body))}
         self._headers = CIMultiDictProxy(CIMultiDict(headers))
 
-    async def prepare(self, targets: object) -> None:
-        return None
-
     async def send(self, request: HttpRequest) -> HttpResponse:
         await asyncio.sleep(0)  # a real send suspends at least once
         return HttpResponse(200, self._headers, self._body)

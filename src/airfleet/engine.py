@@ -220,7 +220,9 @@ class Engine:
         self._emit(RunStarted(plan.operation, len(plan)))
         # SSL contexts are built now, not by the first request after its
         # admission: a late first departure would crowd the ones behind it.
-        await self._transport.prepare(self._targets(plan))
+        prepare = getattr(self._transport, "prepare", None)
+        if prepare is not None:  # optional: a transport of one's own may not have it
+            await prepare(self._targets(plan))
         sink = _Sink(collector, on_result, len(plan))
         await self._dispatch(run, plan, sink, stop)
         sink.check()

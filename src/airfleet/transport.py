@@ -90,12 +90,13 @@ class HttpResponse:
 
 
 class Transport(Protocol):
-    """Sends one request and returns its answer, or raises a ``TransportError``."""
+    """Sends one request and returns its answer, or raises a ``TransportError``.
 
-    async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
-        """Get ready to send to these URLs with these settings (an SSL context
-        takes tens of milliseconds to build): the engine calls it before a run,
-        so no request pays for it after its limits admitted it."""
+    A transport may also offer ``async prepare(targets)``, an iterable of
+    ``(url, network)`` pairs: the engine calls it, when there, before a run,
+    so that what is costly to set up (an SSL context takes tens of
+    milliseconds) is not paid by a request its limits already admitted.
+    """
 
     async def send(self, request: HttpRequest) -> HttpResponse: ...
 
@@ -232,6 +233,7 @@ class AiohttpTransport:
             self._session = None
 
     async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
+        """Build the SSL context of each https target's settings now."""
         for url, network in targets:
             known = self._networks.get(id(network))
             path = known[1] if known is not None and known[0] is network else None
