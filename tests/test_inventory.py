@@ -159,6 +159,11 @@ def test_bad_urls_are_refused(url: str, message: str) -> None:
         "https://admin@a.example.com/x",
         "https://:s3cret-pw@a.example.com",
         "https://adm[in:s3cret-pw@a.example.com",  # unparsable, and still not echoed
+        # A "/", "?" or "#" in the password ends the authority early: the
+        # parsed URL has no user info, and the password's tail is its path.
+        "https://admin:s3cret/-pw@a.example.com/x",
+        "https://admin:s3cret?-pw@a.example.com",
+        "https://admin:s3cret#-pw@a.example.com",
     ],
 )
 def test_a_url_with_user_info_is_refused_without_echoing_it(url: str) -> None:
@@ -166,7 +171,8 @@ def test_a_url_with_user_info_is_refused_without_echoing_it(url: str) -> None:
     error = error_of(MINIMAL.replace("https://a.example.com/x/", url))
     assert "user name or password" in str(error)
     assert "deployment 'a'" in str(error)
-    assert "s3cret-pw" not in str(error)
+    assert "s3cret" not in str(error)
+    assert "-pw" not in str(error)
     assert "admin" not in str(error)
     assert error.line == 8
 

@@ -45,7 +45,7 @@ from airfleet.inventory import (
     Tls,
     TokenAuth,
 )
-from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url
+from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url, without_user_info
 
 __all__ = ["load_fleet", "parse_fleet"]
 
@@ -506,14 +506,15 @@ def _check_url(
     owner: str,
     allow_insecure: bool,
 ) -> str:
-    shown = _without_user_info(url)
+    shown = without_user_info(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        user_info = parts.username is not None or parts.password is not None
     except ValueError:
-        host, parts, user_info = None, None, False
-    if user_info or (parts is None and shown != url):
+        host, parts = None, None
+    # Any "@": a password holding "/", "?" or "#" ends the authority early,
+    # so the parsed URL has no user info and the password sits in its path.
+    if "@" in url:
         # aiohttp refuses such a URL beside an Authorization header, and the
         # password would reach every message that names the URL.
         raise located.error(
@@ -532,17 +533,6 @@ def _check_url(
             "or set allow_insecure: true next to it",
         )
     return url.rstrip("/")
-
-
-def _without_user_info(url: str) -> str:
-    """The URL with whatever stands before an ``@`` in its authority masked."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, tail = rest.partition("/")
-    if "@" not in authority:
-        return url
-    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _loopback(host: str) -> bool:
