@@ -119,6 +119,9 @@ class _Handler:
 
     async def _jwt_token(self, request: web.Request, dep: SimDeployment) -> web.Response:
         if dep.api != "v2":
+            # Airflow 2 has no login endpoint; a client that tried one (to
+            # tell the version) had a token request refused, as it counts it.
+            self.sim.stats_.token_fetch_failures += 1
             return v1_not_found_page()
         if self._token_outage():
             self.sim.stats_.token_fetch_failures += 1
