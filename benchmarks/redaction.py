@@ -72,7 +72,8 @@ def main() -> None:
     if args.baseline is not None:
         trees.insert(0, ("baseline", args.baseline))
     print(
-        "| tree | index MiB | scrub, 290-char reason | scrub, reason quoting a cut token | cut token shown |"
+        "| tree | index MiB | scrub, 290-char reason "
+        "| scrub, reason quoting a cut token | cut token shown |"
     )
     print("| --- | --- | --- | --- | --- |")
     for name, tree in trees:
