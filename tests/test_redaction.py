@@ -71,6 +71,6 @@ def test_a_fetched_token_cut_at_either_end_is_masked() -> None:
 def test_ordinary_text_beside_a_secret_part_is_kept() -> None:
     """Only the part is masked: the words around it survive."""
     redaction.register("s3cr3t-Value-0042")
-    assert redaction.scrub("password s3cr3t-Val (cut) was refused") == (
-        "password *** (cut) was refused"
-    )
+    # Words of 8 letters or more would be masked if another test's secret held
+    # them (the registry is process-wide): short words only.
+    assert redaction.scrub("got s3cr3t-Val (cut) at 10:00") == "got *** (cut) at 10:00"
