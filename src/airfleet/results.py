@@ -30,7 +30,11 @@ _OUTCOME_NAMES = {outcome: outcome.value for outcome in Outcome}
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The one record of one planned call (the json report's ``results[]`` item)."""
+    """The one record of one planned call (the json report's ``results[]`` item).
+
+    ``step``: the id of the job step the call belongs to (``None`` outside a
+    job); the report then carries it as ``"step"``.
+    """
 
     deployment: str
     operation: str
@@ -42,14 +46,15 @@ class Result:
     error: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     requests: int = 0
+    step: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
 
     def to_dict(self) -> dict[str, Any]:
-        """The json report's ``results[]`` item."""
-        return {
+        """The json report's ``results[]`` item; ``"step"`` only for a job's results."""
+        item: dict[str, Any] = {
             "deployment": self.deployment,
             "operation": self.operation,
             "target": self.target,
@@ -60,6 +65,9 @@ class Result:
             "error": self.error,
             "data": dict(self.data),
         }
+        if self.step is not None:
+            item["step"] = self.step
+        return item
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ job; a step's own ``limits`` are the in-flight caps and rate of its run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 import time
@@ -251,7 +252,9 @@ class JobRunner:
         requests = token_fetches = 0
         blocked: str | None = None
 
-        def emit(result: Result) -> None:
+        def emit(result: Result, step_id: str) -> None:
+            # Every report format names the step of each result.
+            result = dataclasses.replace(result, step=step_id)
             collector.add(result)
             if on_result is not None:
                 on_result(result)
@@ -263,19 +266,21 @@ class JobRunner:
                 for call in plan.calls:
                     result = call.skipped(reason)
                     self.journal.record(step.index, result)
-                    emit(result)
+                    emit(result, step.id)
                 continue
             done = self.previous.done(step.index) if self.previous else {}
             for call in plan.calls:
                 earlier = done.get(call_key(call))
                 if earlier is not None:
-                    emit(_from_journal(earlier))
+                    emit(_from_journal(earlier), step.id)
             remaining = Plan(
                 plan.operation,
                 tuple(c for c in plan.calls if call_key(c) not in done),
                 plan.mutating,
             )
-            results, ran = await self._run_step(engine, planned, remaining, stop, emit)
+            results, ran = await self._run_step(
+                engine, planned, remaining, stop, functools.partial(emit, step_id=step.id)
+            )
             if ran is not None:
                 requests += ran.requests
                 token_fetches += ran.token_fetches
