@@ -109,6 +109,16 @@ BROKEN_FLEETS: list[tuple[str, Any, str]] = [
         lambda t: t.replace("url: http://127.0.0.1", "url: http://admin:pw-in-url@127.0.0.1", 1),
         "user name or password (http://***@127.0.0.1",
     ),
+    (
+        "one server listed twice",
+        lambda t: t.replace("/d/dep-0001\n", "/d/dep-0000/\n", 1),
+        "deployment 'dep-0001' has the same URL as deployment 'dep-0000'",
+    ),
+    (
+        "port that is no port",
+        lambda t: t.replace("url: http://127.0.0.1:", "url: http://127.0.0.1:x", 1),
+        "the port must be a number",
+    ),
     ("unsupported version", lambda t: t.replace("version: 1", "version: 7", 1), "version"),
     (
         "unknown auth profile",

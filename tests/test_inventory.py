@@ -213,6 +213,88 @@ def test_duplicate_deployment_names_point_at_both() -> None:
     assert "duplicate deployment name 'a' (first at line 7)" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("https://a.example.com/x/", "https://a.example.com/x"),  # a trailing slash
+        ("https://a.example.com/x/", "HTTPS://A.Example.COM/x"),  # scheme and host case
+        ("https://a.example.com/x/", "https://a.example.com:443/x"),  # the default port
+        ("https://a.example.com/x/", "https://a.example.com./x//"),  # a root dot, slashes
+        ("https://a.example.com/x/", "https://a.example.com/y/../x"),  # dot segments
+        ("https://a.example.com/x/", "https://a.example.com/%78"),  # an escaped unreserved
+        ("https://a.example.com/x", "https://a.example.com/x"),  # two names, one URL
+        ("http://[::1]:8080/x", "http://[0:0:0:0:0:0:0:1]:8080/x/"),  # an IPv6 spelling
+        ("http://127.0.0.1/x", "http://127.0.0.1:80/x"),
+    ],
+)
+def test_one_server_listed_twice_is_an_error_naming_both(first: str, second: str) -> None:
+    """Two deployments whose URLs normalise alike: one error at the second, naming both."""
+    text = MINIMAL.replace("https://a.example.com/x/", first)
+    error = error_of(text + f"  - name: b\n    url: '{second}'\n")
+    assert error.line == 10
+    assert error.key == "deployments[1].url"
+    assert "deployment 'b' has the same URL as deployment 'a' (line 7)" in str(error)
+    assert "allow_duplicate_url: true" in str(error)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "https://a.example.com/X",  # paths keep their case, as servers do
+        "https://a.example.com:8443/x",
+        "http://a.example.com/x",
+        "https://a.example.com/x/y",
+        "https://a.example.com/%2Fx",  # an escaped "/" is not a separator
+        "https://b.example.com/x",
+    ],
+)
+def test_different_servers_or_paths_are_not_duplicates(second: str) -> None:
+    """Another port, scheme, host or path (case included) is another deployment."""
+    text = MINIMAL + f"  - name: b\n    url: '{second}'\n    allow_insecure: true\n"
+    assert len(parse_fleet(text, env={"TOKEN": "x"}).deployments) == 2
+
+
+@pytest.mark.parametrize("flagged", ["a", "b"])
+def test_allow_duplicate_url_on_either_deployment_permits_the_pair(flagged: str) -> None:
+    """allow_duplicate_url: true on one of the two is enough; the URLs stay as written."""
+    entries = {
+        name: f"  - name: {name}\n    url: https://a.example.com/x/\n"
+        + ("    allow_duplicate_url: true\n" if name == flagged else "")
+        for name in ("a", "b")
+    }
+    text = MINIMAL.split("  - name: a")[0] + entries["a"] + entries["b"]
+    fleet = parse_fleet(text, env={"TOKEN": "x"})
+    assert [d.url for d in fleet.deployments] == ["https://a.example.com/x"] * 2
+
+
+def test_a_third_copy_without_the_opt_out_is_still_an_error() -> None:
+    """Only the deployments that opt out may share: two that do not are still told."""
+    text = (
+        MINIMAL
+        + "  - name: b\n    url: https://a.example.com/x\n    allow_duplicate_url: true\n"
+        + "  - name: c\n    url: https://a.example.com/x\n"
+    )
+    error = error_of(text)
+    assert error.line == 13
+    assert "deployment 'c' has the same URL as deployment 'a' (line 7)" in str(error)
+
+
+def test_allow_duplicate_url_belongs_on_deployments_not_in_defaults() -> None:
+    """In defaults it would switch the check off fleet-wide: refused, saying where it goes."""
+    text = MINIMAL.replace("deployments:", "defaults:\n  allow_duplicate_url: true\ndeployments:")
+    error = error_of(text)
+    assert error.line == 7
+    assert "allow_duplicate_url goes on a deployment" in str(error)
+
+
+@pytest.mark.parametrize("port", ["abc", "99999", "0"])
+def test_a_url_with_a_port_that_is_no_port_is_refused(port: str) -> None:
+    """A port that is not a number from 1 to 65535 is told at load, not at the first call."""
+    error = error_of(MINIMAL.replace("https://a.example.com/x/", f"https://a.example.com:{port}"))
+    assert "the port must be a number from 1 to 65535" in str(error)
+    assert error.line == 8
+
+
 def test_missing_auth_profile_suggests_a_name() -> None:
     """A deployment naming an unknown profile gets a did-you-mean."""
     error = error_of(MINIMAL + "    auth: tt\n")

@@ -44,6 +44,7 @@ from airfleet.inventory import (
     Secret,
     Tls,
     TokenAuth,
+    server_of,
 )
 from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url, without_user_info
 
@@ -85,6 +86,7 @@ def parse_fleet(
     if not isinstance(raw, dict):
         raise located.error((), "the top level must be a mapping with version and deployments")
     _no_network_on_other_profiles(located, raw)
+    _no_duplicate_opt_out_in_defaults(located, raw)
     raw = _with_env(located, raw, os.environ if env is None else env)
     try:
         model = _Fleet.model_validate(raw)
@@ -184,6 +186,7 @@ class _Deployment(_Strict):
     retries: Retries | None = None
     api: Literal["auto", "v1", "v2"] | None = None
     allow_insecure: bool = False
+    allow_duplicate_url: StrictBool = False
     tls: _Tls | None = None
     proxy: ProxySetting = None
 
@@ -251,6 +254,18 @@ def _no_network_on_other_profiles(located: Located, raw: dict[str, Any]) -> None
                 )
 
 
+def _no_duplicate_opt_out_in_defaults(located: Located, raw: dict[str, Any]) -> None:
+    # Fleet-wide, the opt-out would hide exactly the copy-paste slip the
+    # check is for: it is said next to each deliberate duplicate instead.
+    defaults = raw.get("defaults")
+    if isinstance(defaults, dict) and "allow_duplicate_url" in defaults:
+        raise located.error(
+            ("defaults", "allow_duplicate_url"),
+            "allow_duplicate_url goes on a deployment that deliberately shares another's "
+            "URL, not in defaults",
+        )
+
+
 def _used_profiles(raw: dict[str, Any]) -> set[str]:
     used: set[str] = set()
     defaults = raw.get("defaults")
@@ -305,6 +320,7 @@ def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
         profiles[name] = _profile(located, name, profile, defaults, network)
     deployments: list[Deployment] = []
     seen: dict[str, int] = {}
+    servers: dict[str, int] = {}  # server -> the first deployment naming it without opting out
     for index, d in enumerate(model.deployments):
         path = ("deployments", index)
         if d.name in seen:
@@ -335,6 +351,8 @@ def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
             owner=f"deployment {d.name!r}",
             allow_insecure=d.allow_insecure,
         )
+        if not d.allow_duplicate_url:
+            _check_unique_server(located, model, servers, index, url)
         # An explicit null means unlimited; absent means the default.
         rate = (
             d.max_per_second if "max_per_second" in d.model_fields_set else defaults.max_per_second
@@ -356,6 +374,24 @@ def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
         )
     limits = FleetLimits(model.limits.max_in_flight, model.limits.max_per_second)
     return Fleet(tuple(deployments), profiles, limits, located.source)
+
+
+def _check_unique_server(
+    located: Located, model: _Fleet, servers: dict[str, int], index: int, url: str
+) -> None:
+    # One server under two entries gets every call twice: a second trigger
+    # would come back "ok, already existed" and hide the slip.
+    server = server_of(url)
+    first = servers.setdefault(server, index)
+    if first == index:
+        return
+    raise located.error(
+        ("deployments", index, "url"),
+        f"deployment {model.deployments[index].name!r} has the same URL as deployment "
+        f"{model.deployments[first].name!r} (line {located.line_of(('deployments', first))}): "
+        f"both are {server}, so every call would reach it twice; remove one, or set "
+        "allow_duplicate_url: true on one of them if that is meant",
+    )
 
 
 def _profile(
@@ -526,6 +562,12 @@ def _check_url(
         raise located.error(path, f"{shown!r} is not an http(s) URL; use https://host/path")
     if parts.query or parts.fragment:
         raise located.error(path, f"{shown!r}: leave out the query and fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0  # not a number, or above 65535
+    if port == 0:
+        raise located.error(path, f"{shown!r}: the port must be a number from 1 to 65535")
     if parts.scheme == "http" and not allow_insecure and not _loopback(host):
         raise located.error(
             path,

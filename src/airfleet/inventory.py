@@ -6,9 +6,13 @@ here loads a file, so the rest of airfleet can use a Fleet without the loader.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from airfleet import redaction
 
@@ -26,6 +30,7 @@ __all__ = [
     "Secret",
     "Tls",
     "TokenAuth",
+    "server_of",
 ]
 
 ApiChoice = Literal["auto", "v1", "v2"]
@@ -218,3 +223,49 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.deployments)} deployments, source={self.source!r})"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# RFC 3986's unreserved characters: "%7E" and "~" are the same path.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def server_of(url: str) -> str:
+    """The server and path a deployment URL names, as RFC 3986 compares them.
+
+    Scheme and host in lower case (a trailing dot and an IPv6 address's
+    spelling too), the default port dropped, percent-escapes of unreserved
+    characters decoded and the rest upper-cased, ``.`` and ``..`` segments
+    resolved, trailing slashes dropped. Two URLs with the same result reach
+    the same Airflow; the path keeps its case, as servers do. Different host
+    names for one machine (``localhost`` and ``127.0.0.1``) are not merged:
+    only DNS knows those.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6, which has many spellings; IPv4 has one that parses
+        with contextlib.suppress(ValueError):
+            host = f"[{ipaddress.IPv6Address(host)}]"
+    port = parts.port
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{_path(parts.path)}"
+
+
+def _path(path: str) -> str:
+    if "%" not in path and "/." not in path and "//" not in path:
+        return path.rstrip("/")  # the common case, fast for 10,000 deployments
+
+    def unescape(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    segments: list[str] = []
+    for segment in _ESCAPE.sub(unescape, path).split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in (".", ""):
+            segments.append(segment)
+    return "".join(f"/{s}" for s in segments)

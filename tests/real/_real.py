@@ -64,7 +64,11 @@ class RealAirflow:
 def fleet_yaml(
     servers: list[tuple[str, Any]], *, names_per_server: int = NAMES_PER_SERVER, **limits: Any
 ) -> str:
-    """A fleet.yaml naming each server ``names_per_server`` times, ``api: auto``, password auth."""
+    """A fleet.yaml naming each server ``names_per_server`` times, ``api: auto``, password auth.
+
+    Each entry sets ``allow_duplicate_url: true``: airfleet refuses one server
+    under two names otherwise.
+    """
     fleet_limits = {"max_in_flight": 16, "max_per_second": 50, **limits}
     lines = [
         "version: 1",
@@ -78,8 +82,10 @@ def fleet_yaml(
         f"    password: ${{{PASSWORD_VAR}}}",
         "deployments:",
     ]
+    # Naming one server many times is the point here, so each name says so.
     lines.extend(
-        f"  - {{name: {prefix}-{i:02d}, url: '{server.url}', tags: [{prefix}, real]}}"
+        f"  - {{name: {prefix}-{i:02d}, url: '{server.url}', tags: [{prefix}, real], "
+        "allow_duplicate_url: true}"
         for prefix, server in servers
         for i in range(names_per_server)
     )
