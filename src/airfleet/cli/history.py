@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from airfleet.cli._context import CliContext, dump_json
 from airfleet.cli.run import job_dir, state_dir_option
@@ -16,6 +16,7 @@ from airfleet.jobs.journal import JournalRun, read_runs
 from airfleet.jobs.lock import lock_holder
 from airfleet.jobs.spec import load_job
 from airfleet.report import default_format
+from airfleet.report._layout import Column, Shape, print_fitted
 
 __all__ = ["history"]
 
@@ -77,20 +78,30 @@ def history(
     if not rows:
         obj.stdout.print(f"no runs of job {name!r} in {directory}", markup=False, highlight=False)
         return
-    table = Table(title=f"job {name}: {len(rows)} run(s), oldest first")
-    for column in ("started", "window", "status", "ok", "failed", "skipped", "missing", "resumes"):
-        table.add_column(column, justify="right" if column in _COUNTS else "left")
-    for row in rows:
-        table.add_row(
-            _short(row["started_at"]),
-            _short(row["window_start"]),
-            str(row["status"]),
-            *(str(row[c]) for c in _COUNTS),
-        )
-    obj.stdout.print(table)
+    cells = [
+        [
+            Text(_short(row["started_at"])),
+            Text(_short(row["window_start"])),
+            Text(str(row["status"])),
+            *(Text(str(row[c])) for c in _COUNTS),
+        ]
+        for row in rows
+    ]
+    print_fitted(
+        obj.stdout,
+        [Shape(_COLUMNS, [[row] for row in cells])],
+        title=f"job {name}: {len(rows)} run(s), oldest first",
+    )
 
 
 _COUNTS = ("ok", "failed", "skipped", "missing", "resumes")
+# A narrow terminal wraps a time below its date, never cuts it.
+_COLUMNS = (
+    Column("started", min_width=len("2026-11-24")),
+    Column("window", min_width=len("2026-11-24")),
+    Column("status", kind="short"),
+    *(Column(c, kind="short", justify="right") for c in _COUNTS),
+)
 
 
 def _short(stamp: object) -> str:
