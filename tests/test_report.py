@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from _reports import airflow3, assert_valid_junit, fleet_of, rendered, run_job
 from airfleet.report import JsonlWriter, default_format, render
 from airfleet.report._rows import summary_line
 from airfleet.results import Collector, Outcome, Result, Summary
@@ -118,14 +120,14 @@ def test_junit_counts_and_failures() -> None:
     results = [
         trig("a"),
         trig("b", Outcome.FAILED, "boom <&>"),
-        trig("c", Outcome.SKIPPED, "interrupted"),
+        trig("c", Outcome.SKIPPED, "hibernating"),
     ]
-    root = ET.fromstring(text("junit", results).split("\n", 1)[1])
+    root = assert_valid_junit(text("junit", results))
     suite = root.find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
     cases = suite.findall("testcase")
-    assert [c.get("classname") for c in cases] == ["a", "b", "c"]
+    assert [c.get("classname") for c in cases] == [f"airfleet.trigger.{n}" for n in "abc"]
     failure = cases[1].find("failure")
     assert failure is not None
     assert failure.get("message") == "boom <&>"
@@ -237,8 +239,8 @@ def test_renderers_never_raise_and_count_right(results: list[Result]) -> None:
     """For any results: json, csv and junit render, with one entry per result."""
     assert len(json.loads(text("json", results))["results"]) == len(results)
     assert len(list(csv.DictReader(io.StringIO(text("csv", results, "other"))))) == len(results)
-    # Error texts may hold characters XML 1.0 cannot carry; the document must still parse.
-    root = ET.fromstring(text("junit", results).split("\n", 1)[1])
+    # Error texts may hold characters XML 1.0 cannot carry; the document must still be valid.
+    root = assert_valid_junit(text("junit", results))
     assert len(root.findall(".//testcase")) == len(results)
 
 
@@ -249,3 +251,30 @@ def test_summary_breaks_down_by_status_and_deployment() -> None:
     assert summary.by_status == {"200": 2, "404": 1}
     assert summary.failed_deployments == ("a",)
     assert summary.exit_code == 1
+
+
+@pytest.mark.anyio
+async def test_every_job_report_format_names_the_step(tmp_path: Path) -> None:
+    """A job's report carries each call's step id in every format: a step column
+    (table, Markdown, CSV) and a "step" field (JSON, JSONL)."""
+    job = "version: 1\nname: n\nsteps:\n  - health: {}\n  - trigger: {id: load, dags: [etl]}\n"
+    report = await run_job(tmp_path, job, fleet_of(["prod-eu", "prod-us"]), airflow3())
+    want = [(r.deployment, r.operation, r.step) for r in report.results]
+    assert sorted(str(s) for _, _, s in want) == ["load", "load", "step1", "step1"]
+
+    document = json.loads(rendered("json", report))
+    assert [(r["deployment"], r["operation"], r["step"]) for r in document["results"]] == want
+    lines = [json.loads(line) for line in rendered("jsonl", report).splitlines()]
+    assert [(r["deployment"], r["operation"], r["step"]) for r in lines[:-1]] == want
+    assert set(lines[0]) > RESULT_KEYS
+
+    rows = list(csv.DictReader(io.StringIO(rendered("csv", report))))
+    assert [(r["deployment"], r["operation"], r["step"]) for r in rows] == want
+
+    md = rendered("markdown", report).splitlines()
+    assert next(line for line in md if "deployment" in line).startswith("| step | deployment |")
+    assert sum(1 for line in md if line.startswith("| load | prod-")) == 2
+
+    table = rendered("table", report, width=120).splitlines()
+    assert next(line for line in table if "deployment" in line).startswith("step   deployment")
+    assert sum(1 for line in table if line.startswith("step1  prod-")) == 2

@@ -7,19 +7,47 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airfleet.report._layout import Column
 from airfleet.results import Outcome, Result, Summary
 
-__all__ = ["Columns", "columns_for", "detail", "summary_line"]
+__all__ = ["Columns", "columns_for", "detail", "notes", "summary_line"]
 
 Row = list[str]
+
+# Identifiers a table shows whole; numbers it right-aligns.
+KEYS = frozenset({"step", "deployment"})
+_NUMBERS = frozenset({"attempts", "ms", "run s", "status", "slots", "occupied", "queued", "open"})
+# Short headers for a narrow terminal (CSV and Markdown keep the names).
+_HEADERS = {"attempts": "tries"}
+# Sentences, which wrap before a name does.
+_PROSE = frozenset({"note", "error", "detail", "tags", "problems", "applied", "want → have"})
 
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Column names and a function making a result's rows (several for listings)."""
+    """Column names and a function making a result's rows (several for listings).
+
+    ``wrap``: the free-text columns, which wrap in a terminal table; the
+    others are identifiers and short values, kept on one line. ``error`` is
+    a failed or skipped call's reason, in its own column, never in a data
+    column.
+    """
 
     names: tuple[str, ...]
     rows: Callable[[Result], list[Row]]
+    wrap: frozenset[str] = frozenset()
+
+    def layout(self) -> tuple[Column, ...]:
+        """The table's view of these columns."""
+        return tuple(
+            Column(
+                _HEADERS.get(name, name),
+                kind="key" if name in KEYS else "text" if name in self.wrap else "short",
+                justify="right" if name in _NUMBERS else "left",
+                prose=name in _PROSE,
+            )
+            for name in self.names
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -38,35 +66,60 @@ def _slots(value: Any) -> str:
     return "unlimited" if value == -1 else _fmt(value)
 
 
+def notes(result: Result) -> str:
+    """What a trigger result's data says beyond its state, in words."""
+    data = result.data
+    said = [
+        "DAG paused" if data.get("dag_paused") else "",
+        "already existed" if data.get("already_existed") else "",
+        "effect unknown" if data.get("effect") == "unknown" else "",
+        "interrupted" if data.get("interrupted") else "",
+        "from journal" if data.get("from_journal") else "",
+    ]
+    return ", ".join(note for note in said if note)
+
+
 def detail(result: Result) -> str:
-    """One cell saying what a result means: its error, or its data in short."""
-    if result.outcome is not Outcome.OK and result.error:
-        return result.error
+    """One cell saying what a result's data means, in short (its error has its own)."""
     data = result.data
     if result.operation == "trigger":
         state = data.get("final_state") or data.get("state")
-        extra = " (already existed)" if data.get("already_existed") else ""
-        return f"{data.get('dag_run_id', '')} {state or ''}{extra}".strip()
+        said = notes(result)
+        text = f"{data.get('dag_run_id', '')} {state or ''}".strip()
+        return f"{text}; {said}" if text and said else text or said
     return ", ".join(f"{k}={_fmt(v)}" for k, v in data.items() if not isinstance(v, list | dict))
 
 
+def _reason(result: Result) -> str:
+    """The error cell of a table with no outcome column: a skip says it is one."""
+    if result.outcome is Outcome.SKIPPED:
+        return f"skipped: {result.error}" if result.error else "skipped"
+    return result.error or result.outcome.value
+
+
 def _failure_row(result: Result, width: int) -> list[Row]:
-    cells = [result.deployment, result.outcome.value, result.error or ""]
-    return [cells + [""] * (width - len(cells))]
+    """A listing that could not be read: the deployment, blanks, the reason last."""
+    return [[result.deployment, *[""] * (width - 2), _reason(result)]]
 
 
 def _dags(result: Result) -> list[Row]:
     if result.outcome is not Outcome.OK:
-        return _failure_row(result, 4)
+        return _failure_row(result, 5)
     return [
-        [result.deployment, d["dag_id"], _fmt(d.get("is_paused")), ", ".join(d.get("tags", []))]
+        [
+            result.deployment,
+            d["dag_id"],
+            _fmt(d.get("is_paused")),
+            ", ".join(d.get("tags", [])),
+            "",
+        ]
         for d in result.data.get("dags", [])
     ]
 
 
 def _pools(result: Result) -> list[Row]:
     if result.outcome is not Outcome.OK:
-        return _failure_row(result, 6)
+        return _failure_row(result, 7)
     return [
         [
             result.deployment,
@@ -75,6 +128,7 @@ def _pools(result: Result) -> list[Row]:
             _fmt(p.get("occupied_slots")),
             _fmt(p.get("queued_slots")),
             _slots(p.get("open_slots")),
+            "",
         ]
         for p in result.data.get("pools", [])
     ]
@@ -83,10 +137,10 @@ def _pools(result: Result) -> list[Row]:
 def _audit(result: Result) -> list[Row]:
     data = result.data
     if result.outcome is not Outcome.OK and not data.get("drift"):
-        return _failure_row(result, 4)
+        return _failure_row(result, 5)
     drift = data.get("drift", [])
     if not drift:
-        return [[result.deployment, "in sync", "", ""]]
+        return [[result.deployment, "in sync", "", "", ""]]
     applied = {a["pool"]: a for a in data.get("applied", [])}
     rows = []
     for d in drift:
@@ -103,15 +157,18 @@ def _audit(result: Result) -> list[Row]:
                 f"{d['pool']} {d['field']}",
                 f"{_fmt(d['want'])} → {_fmt(d['have'])}",
                 action,
+                "",
             ]
         )
+    # A failed audit with drift (a fix that failed): the reason once, on its first row.
+    rows[0][-1] = "" if result.ok else _reason(result)
     return rows
 
 
 def _health(result: Result) -> list[Row]:
     data = result.data
     if not data:
-        return _failure_row(result, 5)
+        return _failure_row(result, 6)
     bad = [k for k, v in data.get("components", {}).items() if v not in ("healthy", None)]
     return [
         [
@@ -119,14 +176,14 @@ def _health(result: Result) -> list[Row]:
             _fmt(data.get("version")),
             _fmt(data.get("api")),
             _fmt(data.get("healthy")),
-            ", ".join(bad) or (result.error or ""),
+            ", ".join(bad),
+            "" if result.ok else _reason(result),
         ]
     ]
 
 
 def _trigger(result: Result) -> list[Row]:
     data = result.data
-    note = result.error or ("already existed" if data.get("already_existed") else "")
     duration = data.get("duration_s")
     return [
         [
@@ -137,7 +194,8 @@ def _trigger(result: Result) -> list[Row]:
             str(result.attempts),
             f"{result.latency_ms:.0f}",
             _fmt(duration) if duration is not None else "",
-            note,
+            notes(result),
+            result.error or "",
         ]
     ]
 
@@ -152,27 +210,66 @@ def _generic(result: Result) -> list[Row]:
             str(result.attempts),
             f"{result.latency_ms:.0f}",
             detail(result),
+            result.error or "",
         ]
     ]
 
 
 GENERIC = Columns(
-    ("deployment", "target", "outcome", "status", "attempts", "ms", "detail"), _generic
+    ("deployment", "target", "outcome", "status", "attempts", "ms", "detail", "error"),
+    _generic,
+    frozenset({"target", "detail", "error"}),
 )
 _BY_OPERATION = {
     "trigger": Columns(
-        ("deployment", "dag", "outcome", "state", "attempts", "ms", "run s", "note"), _trigger
+        ("deployment", "dag", "outcome", "state", "attempts", "ms", "run s", "note", "error"),
+        _trigger,
+        frozenset({"dag", "note", "error"}),
     ),
-    "dags": Columns(("deployment", "dag_id", "paused", "tags"), _dags),
-    "pools": Columns(("deployment", "pool", "slots", "occupied", "queued", "open"), _pools),
-    "audit_pools": Columns(("deployment", "drift", "want → have", "applied"), _audit),
-    "health": Columns(("deployment", "version", "api", "healthy", "problems"), _health),
+    "dags": Columns(
+        ("deployment", "dag_id", "paused", "tags", "error"),
+        _dags,
+        frozenset({"dag_id", "tags", "error"}),
+    ),
+    "pools": Columns(
+        ("deployment", "pool", "slots", "occupied", "queued", "open", "error"),
+        _pools,
+        frozenset({"pool", "error"}),
+    ),
+    "audit_pools": Columns(
+        ("deployment", "drift", "want → have", "applied", "error"),
+        _audit,
+        frozenset({"drift", "want → have", "applied", "error"}),
+    ),
+    "health": Columns(
+        ("deployment", "version", "api", "healthy", "problems", "error"),
+        _health,
+        frozenset({"problems", "error"}),
+    ),
 }
 
 
-def columns_for(operation: str) -> Columns:
-    """The columns that show ``operation``'s results best."""
-    return _BY_OPERATION.get(operation, GENERIC)
+def _with_step(columns: Columns) -> Columns:
+    def rows(result: Result) -> list[Row]:
+        return [[result.step or "", *row] for row in columns.rows(result)]
+
+    return Columns(("step", *columns.names), rows, columns.wrap)
+
+
+def columns_for(operation: str, *, steps: bool = False) -> Columns:
+    """The columns that show ``operation``'s results best; ``steps``: a job's, step first."""
+    columns = _BY_OPERATION.get(operation, GENERIC)
+    return _with_step(columns) if steps else columns
+
+
+def has_steps(results: Sequence[Result]) -> bool:
+    """Whether these are a job's results (each names its step)."""
+    return any(result.step is not None for result in results)
+
+
+def shown(names: Sequence[str], rows: Sequence[Row]) -> list[int]:
+    """The columns worth showing: identifiers always, the others if a row fills them."""
+    return [i for i, name in enumerate(names) if name in KEYS or any(row[i] for row in rows)]
 
 
 def fleet_totals(operation: str, results: Sequence[Result]) -> str | None:
@@ -226,6 +323,9 @@ def run_ids(results: Sequence[Result]) -> list[str]:
 
 
 def ordered(results: Sequence[Result]) -> list[Result]:
-    """Failed first, then skipped, then ok; by deployment within each."""
+    """Failed first, then skipped, then ok; by step (in job order), then deployment."""
     rank = {Outcome.FAILED: 0, Outcome.SKIPPED: 1, Outcome.OK: 2}
-    return sorted(results, key=lambda r: (rank[r.outcome], r.deployment, r.target))
+    steps: dict[str | None, int] = {}
+    for result in results:
+        steps.setdefault(result.step, len(steps))
+    return sorted(results, key=lambda r: (rank[r.outcome], steps[r.step], r.deployment, r.target))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from airfleet.report._rows import columns_for, ordered, summary_line
+from airfleet.report._rows import columns_for, has_steps, ordered, shown, summary_line
 from airfleet.results import Result, Summary
 
 
@@ -21,6 +21,7 @@ def _table(names: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def render_markdown(summary: Summary, results: Sequence[Result], out: TextIO) -> None:
+    """Write the heading, the summary table and the results (a step column for a job)."""
     s = summary
     verdict = "all ok" if s.failed == 0 else f"{s.failed} failed"
     lines = [f"## airfleet {s.operation}: {verdict}", "", summary_line(s), ""]
@@ -38,7 +39,10 @@ def render_markdown(summary: Summary, results: Sequence[Result], out: TextIO) ->
             ]
         ],
     )
-    columns = columns_for(s.operation)
+    columns = columns_for(s.operation, steps=has_steps(results))
     rows = [row for result in ordered(results) for row in columns.rows(result)]
-    lines += ["", *_table(columns.names, rows)] if rows else []
+    # Columns no row fills (no call failed: no error column) are left out.
+    keep = shown(columns.names, rows)
+    names = [columns.names[i] for i in keep]
+    lines += ["", *_table(names, [[row[i] for i in keep] for row in rows])] if rows else []
     out.write("\n".join(lines) + "\n")
