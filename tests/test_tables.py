@@ -20,7 +20,8 @@ from _cli import run_airfleet
 from _reports import Failure, airflow3, fleet_of, host, rendered, run_job, run_plan
 from airfleet.engine import RunReport
 from airfleet.jobs.journal import Journal
-from airfleet.operations import plan_dags, plan_health, plan_pools, plan_trigger
+from airfleet.operations import plan_dags, plan_health, plan_pause, plan_pools, plan_trigger
+from airfleet.plan import Plan
 from airfleet.report._layout import GAP, TEXT_MIN, Column, widths
 from airfleet.results import Collector, Outcome, Result
 
@@ -327,3 +328,16 @@ def test_widths_fit_or_say_they_cannot(
         assert low <= got <= need
         if c.kind != "text":
             assert got == need
+
+
+async def test_an_unpause_in_a_trigger_report_says_what_it_was() -> None:
+    """`trigger --unpause` reports each unpause call beside the triggers: its row's
+    note says "unpaused", so it is not read as a second trigger."""
+    fleet = fleet_of(SHORT[:2])
+    unpausing = plan_pause(fleet.deployments, ["etl"], paused=False)
+    triggering = plan_trigger(fleet.deployments, ["etl"], run_id="airfleet__u1")
+    plan = Plan("trigger", unpausing.calls + triggering.calls, mutating=True)
+    report = await run_plan(fleet, plan, airflow3())
+    assert sorted(r.operation for r in report.results) == ["trigger"] * 2 + ["unpause"] * 2
+    out = rendered("table", report, width=80)
+    assert sum(1 for line in out.splitlines() if line.rstrip().endswith("  unpaused")) == 2

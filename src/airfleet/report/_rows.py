@@ -67,8 +67,12 @@ def _slots(value: Any) -> str:
 
 
 def notes(result: Result) -> str:
-    """What a trigger result's data says beyond its state, in words."""
+    """What a trigger result's data says beyond its state, in words; for another
+    call in a trigger's report (``--unpause``), what it was."""
     data = result.data
+    if result.operation != "trigger":
+        done = result.ok and result.operation in ("pause", "unpause")
+        return f"{result.operation}d" if done else result.operation
     said = [
         "DAG paused" if data.get("dag_paused") else "",
         "already existed" if data.get("already_existed") else "",
