@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from _cli import run_airfleet
+from _reports import assert_valid_junit
 from _simthread import SimThread, sim_in_thread
 from airfleet.sim import Faults, Simulator
 
@@ -226,7 +226,7 @@ def test_health_as_junit_file(sim: SimThread, fleet: Path, tmp_path: Path) -> No
     target = tmp_path / "health.xml"
     out = airfleet("-c", str(fleet), "health", "-o", str(target), env=env(sim))
     assert out.returncode == 0, out.stderr
-    root = ET.parse(target).getroot()
+    root = assert_valid_junit(target.read_text(encoding="utf-8"))
     cases = root.findall(".//testcase")
     assert len(cases) == 200
     assert "report written to" in out.stderr
