@@ -129,8 +129,6 @@ def _print_table(
     table = Table(
         title=title,
         title_justify="left",
-        caption=caption,
-        caption_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -147,6 +145,10 @@ def _print_table(
     for row in shape.rows:
         table.add_row(*row)
     console.print(table)
+    if caption:
+        # Below the table, not as its caption: a caption wraps at the
+        # table's width, which may be much less than the terminal's.
+        console.print(caption, markup=False, highlight=False)
 
 
 def _print_stacked(
@@ -180,4 +182,4 @@ def _print_stacked(
         if grid.rows:
             console.print(Padding(grid, (0, 0, 0, GAP)))
     if caption:
-        console.print(caption, soft_wrap=True, markup=False, highlight=False)
+        console.print(caption, markup=False, highlight=False)
