@@ -540,9 +540,118 @@ def test_history_lists_runs_and_job_reports_in_any_format(
     table = airfleet("history", "hist", "--state-dir", str(state), "--report", "table")
     assert "finished" in table.stdout
     assert "job hist: 2 run(s)" in table.stdout
-    empty = airfleet("history", "nobody", "--state-dir", str(state))
-    assert empty.returncode == 0
-    assert json.loads(empty.stdout)["runs"] == []
+
+
+def test_history_of_an_unknown_job_is_exit_2_naming_the_known_ones(tmp_path: Path) -> None:
+    """A job name nothing has run under: exit 2, one line listing the jobs that have run."""
+    state = tmp_path / "state"
+    for name in ("nightly-refresh", "pools-every-6h"):
+        header = {"started_at": "2026-11-24T02:00:00+00:00", "planned": 0, "window_start": None}
+        Journal(state / name / "r.jsonl", header, resume=False).close()
+    (state / "only-a-lock").mkdir()  # a run refused before its journal: not a known job
+    typo = airfleet("history", "nightly-refrsh", "--state-dir", str(state))
+    assert typo.returncode == 2
+    (line,) = typo.stderr.strip().splitlines()
+    assert line == (
+        f"airfleet: error: no job 'nightly-refrsh' has run with state dir {state} "
+        "(did you mean 'nightly-refresh'?); known jobs: nightly-refresh, pools-every-6h"
+    )
+    assert typo.stdout == ""
+    nowhere = airfleet("history", "nightly-refresh", "--state-dir", str(tmp_path / "empty"))
+    assert nowhere.returncode == 2
+    assert "no job has run with state dir" in nowhere.stderr
+    assert "--state-dir" in nowhere.stderr
+    # A job file is a known job, run or not: no runs yet is an answer, not an error.
+    job = write_job(tmp_path, "version: 1\nname: fresh\nsteps:\n  - health: {}\n")
+    fresh = airfleet("history", str(job), "--state-dir", str(state), "--report", "json")
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout)["runs"] == []
+
+
+CRON_PAIR = (
+    "version: 1\nname: cron-pair\nfleet: fleet.yaml\nwindow: daily\nsteps:\n"
+    "  - health: {}\n  - unpause: {dags: [hello]}\n  - trigger: {id: load, dags: [refresh_dims]}\n"
+)
+
+
+def test_resume_after_a_run_that_finished_all_ok_sends_nothing(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """The README's cron pair, a run then a --resume: the second sends nothing, says
+    so, exits 0 and reports the run's calls from its journal, in every form."""
+    job = write_job(tmp_path, CRON_PAIR)
+    state = tmp_path / "state"
+    first, _ = run_job(sim, job, state)
+    assert first.returncode == 0, first.stderr
+    before = sim.stats()
+
+    out, report = run_job(sim, job, state, "--resume")
+    assert out.returncode == 0, out.stderr
+    assert "finished with all 24 calls ok; nothing to resume, nothing sent" in out.stderr
+    assert report["summary"]["ok"] == 24
+    assert report["summary"]["requests"] == 0
+    assert all(r["data"]["from_journal"] is True for r in report["results"])
+    assert {r["step"] for r in report["results"]} == {"step1", "step2", "load"}
+    junit = tmp_path / "resume.xml"
+    again = airfleet(
+        *("run", str(job), "--state-dir", str(state), "--resume", "-o", str(junit)),
+        env=sim.sim.env(),
+    )
+    assert again.returncode == 0, again.stderr
+    assert junit.read_text(encoding="utf-8").count("<testcase") == 24
+    dry, plan = run_job(sim, job, state, "--resume", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert plan["requests"] == []
+
+    after = sim.stats()
+    assert after["requests_total"] == before["requests_total"]
+    assert after["token_fetches"]["total"] == before["token_fetches"]["total"]
+    (run,) = read_runs(state / "cron-pair")  # no new run, and none taken up
+    assert (run.status, run.resumes) == ("finished", 0)
+
+
+def test_resume_after_the_fleet_grew_sends_only_the_new_deployments_calls(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """A finished run, then a deployment added to the fleet: --resume does its calls
+    alone; the others are taken from the journal and sent nothing."""
+    full = fleet.read_text(encoding="utf-8")
+    kept, added = full.split("- name: dep-0007")
+    fleet.write_text(kept, encoding="utf-8")
+    job = write_job(tmp_path, CRON_PAIR.replace("cron-pair", "grown"))
+    state = tmp_path / "state"
+    first, _ = run_job(sim, job, state)
+    assert first.returncode == 0, first.stderr
+    fleet.write_text(full, encoding="utf-8")
+    before = sim.stats()["requests_by_deployment"]
+
+    out, report = run_job(sim, job, state, "--resume")
+    assert out.returncode == 0, out.stderr
+    assert "21 of 24 calls already done" in out.stderr
+    fresh = [r for r in report["results"] if not r["data"].get("from_journal")]
+    assert {r["deployment"] for r in fresh} == {"dep-0007"}
+    assert len(fresh) == 3
+    after = sim.stats()["requests_by_deployment"]
+    assert {n: c for n, c in after.items() if after[n] != before.get(n)}.keys() == {"dep-0007"}
+
+
+def test_resume_of_a_finished_run_whose_steps_changed_is_refused(
+    sim: SimThread, fleet: Path, tmp_path: Path
+) -> None:
+    """Edited after a run that finished all ok: --resume cannot say what is left,
+    so it exits 2 saying to run without it, and sends nothing."""
+    job = write_job(tmp_path, CRON_PAIR.replace("cron-pair", "edited"))
+    state = tmp_path / "state"
+    first, _ = run_job(sim, job, state)
+    assert first.returncode == 0, first.stderr
+    job.write_text(CRON_PAIR.replace("cron-pair", "edited").replace("[hello]", "[other]"))
+    before = sim.stats()["requests_total"]
+    out, _ = run_job(sim, job, state, "--resume")
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "the steps of job 'edited' changed since it started" in line
+    assert "run without --resume" in line
+    assert sim.stats()["requests_total"] == before
 
 
 def test_journal_and_report_hold_no_secret(sim: SimThread, fleet: Path, tmp_path: Path) -> None:

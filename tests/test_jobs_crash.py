@@ -200,10 +200,10 @@ def test_kill_9_then_resume_does_every_call_exactly_once(
     assert finished.resumes == len(kills)
 
 
-def test_resume_after_a_complete_run_starts_afresh_and_creates_nothing(
+def test_resume_after_a_complete_run_sends_nothing_and_starts_no_run(
     sim: SimThread, tmp_path: Path
 ) -> None:
-    """--resume with nothing unfinished: a new run; in the same window it triggers nothing."""
+    """--resume after a run that finished all ok: no request, no new journal, exit 0."""
     job = _write(sim, tmp_path, "crash-none", window=True)
     state = tmp_path / "state"
     args = _command(job, state)
@@ -211,7 +211,7 @@ def test_resume_after_a_complete_run_starts_afresh_and_creates_nothing(
         [*args, "--report", "json"], capture_output=True, text=True, env=_env(sim), check=False
     )
     assert first.returncode == 0, first.stderr
-    runs = sim.stats()["runs_total"]
+    requests = sim.stats()["requests_total"]
     again = subprocess.run(
         [*args, "--resume", "--report", "json"],
         capture_output=True,
@@ -220,9 +220,10 @@ def test_resume_after_a_complete_run_starts_afresh_and_creates_nothing(
         check=False,
     )
     assert again.returncode == 0, again.stderr
-    assert "has no unfinished run; starting one" in again.stderr
-    assert sim.stats()["runs_total"] == runs
-    assert len(list((state / "crash-none").glob("*.jsonl"))) == 2
+    assert f"finished with all {PLANNED} calls ok; nothing to resume" in again.stderr
+    assert json.loads(again.stdout)["summary"]["ok"] == PLANNED
+    assert sim.stats()["requests_total"] == requests
+    assert len(list((state / "crash-none").glob("*.jsonl"))) == 1
 
 
 def test_ctrl_c_reports_interrupted_and_resume_finishes(sim: SimThread, tmp_path: Path) -> None:

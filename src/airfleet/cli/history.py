@@ -9,6 +9,7 @@ from typing import Any, Literal
 import click
 from rich.text import Text
 
+from airfleet._yaml import did_you_mean
 from airfleet.cli._context import CliContext, dump_json
 from airfleet.cli.run import job_dir, state_dir_option
 from airfleet.errors import UsageError
@@ -62,6 +63,9 @@ def history(
     name = _job_name(job)
     directory = job_dir(state_dir, name)
     runs = read_runs(directory)[-last:]
+    if not runs and not _is_job_file(job):
+        # A typo must not look like "no runs yet": name the jobs that have run.
+        raise UsageError(_unknown_job(name, directory.parent))
     holder = lock_holder(directory / "lock")
     rows = [
         _row(run, running=holder is not None and i == len(runs) - 1) for i, run in enumerate(runs)
@@ -111,13 +115,44 @@ def _short(stamp: object) -> str:
     return stamp.replace("T", " ")[:19]
 
 
-def _job_name(job: str) -> str:
+def _is_job_file(job: str) -> bool:
     path = Path(job)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        return load_job(path).name
+    return path.suffix in (".yaml", ".yml") or path.is_file()
+
+
+def _job_name(job: str) -> str:
+    if _is_job_file(job):
+        return load_job(job).name
     if not _NAME.match(job):
         raise UsageError(f"{job!r} is neither a job file nor a job name")
     return job
+
+
+_SHOWN = 20  # known job names listed in the message; a state dir may hold many
+
+
+def _unknown_job(name: str, state_dir: Path) -> str:
+    known = _known_jobs(state_dir)
+    if not known:
+        return (
+            f"no job has run with state dir {state_dir}: pass the --state-dir "
+            "(or $AIRFLEET_STATE_DIR) its runs used, or a job file"
+        )
+    listed = ", ".join(known[:_SHOWN]) + (
+        f" and {len(known) - _SHOWN} more" if len(known) > _SHOWN else ""
+    )
+    return (
+        f"no job {name!r} has run with state dir {state_dir}{did_you_mean(name, known)}; "
+        f"known jobs: {listed}"
+    )
+
+
+def _known_jobs(state_dir: Path) -> list[str]:
+    """The jobs with at least one run journaled under ``state_dir``, sorted."""
+    try:
+        return sorted(d.name for d in state_dir.iterdir() if d.is_dir() and any(d.glob("*.jsonl")))
+    except OSError:
+        return []  # no such directory, or not readable: nothing known
 
 
 def _row(run: JournalRun, *, running: bool) -> dict[str, Any]:

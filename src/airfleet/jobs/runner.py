@@ -56,9 +56,13 @@ __all__ = [
     "journal_end",
     "journal_header",
     "journal_resume",
+    "last_run",
+    "nothing_left",
     "plan_job",
     "plan_step",
+    "replayed",
     "run_ids_for",
+    "same_steps",
     "window_of",
 ]
 
@@ -106,21 +110,65 @@ def run_ids_for(job: Job, *, now: datetime, previous: JournalRun | None = None) 
     return {s.id: f"airfleet__{job.name}__{stamp}__{s.id}" for s in triggers}
 
 
+def last_run(runs: Sequence[JournalRun], window: datetime | None) -> JournalRun | None:
+    """The latest of ``runs`` in ``window`` (None: the job has no window, so any run)."""
+    key = window.isoformat() if window is not None else None
+    same = [r for r in runs if r.header.get("window_start") == key]
+    return same[-1] if same else None
+
+
+def same_steps(run: JournalRun, job: Job) -> JournalRun:
+    """``run``, if its journal describes the steps ``job`` has now; UsageError if not."""
+    if run.header.get("fingerprint") != job.fingerprint:
+        raise UsageError(
+            f"cannot resume {run.path.name}: the steps of job {job.name!r} changed since it "
+            "started; run without --resume to start a new run"
+        )
+    return run
+
+
+def nothing_left(run: JournalRun, steps: Sequence[PlannedStep] | None = None) -> bool:
+    """Whether ``run`` finished with every call ok, so a resume has nothing to do.
+
+    ``steps``: the job as planned now; a call of theirs that the journal does
+    not hold as ok (on a deployment added to the fleet since) is still to do.
+    Without them, the count its journal header planned is what counts.
+    """
+    if not run.finished:
+        return False
+    if steps is None:
+        return run.complete
+    return all(
+        call_key(call) in run.done(planned.step.index)
+        for planned in steps
+        for call in planned.plan.calls
+    )
+
+
 def find_resumable(
     runs: Sequence[JournalRun], job: Job, window: datetime | None
 ) -> JournalRun | None:
     """The last run of this job and window, unless it completed with every call ok."""
-    key = window.isoformat() if window is not None else None
-    same = [r for r in runs if r.header.get("window_start") == key]
-    if not same or same[-1].complete:
+    last = last_run(runs, window)
+    if last is None or nothing_left(last):
         return None
-    last = same[-1]
-    if last.header.get("fingerprint") != job.fingerprint:
-        raise UsageError(
-            f"cannot resume {last.path.name}: the steps of job {job.name!r} changed since it "
-            "started; run without --resume to start a new run"
-        )
-    return last
+    return same_steps(last, job)
+
+
+def replayed(steps: Sequence[PlannedStep], run: JournalRun) -> RunReport:
+    """The report of a run that left nothing to do, from its journal: nothing is sent.
+
+    Every result carries ``data.from_journal: true``, as a resume reports the
+    calls it takes from the journal; the summary counts no request.
+    """
+    collector = Collector("job")
+    for planned in steps:
+        done = run.done(planned.step.index)
+        for call in planned.plan.calls:
+            result = _from_journal(done[call_key(call)])
+            collector.add(dataclasses.replace(result, step=planned.step.id))
+    summary = collector.summary(duration_s=0.0, requests=0, token_fetches=0)
+    return RunReport(summary, tuple(collector.results))
 
 
 # -- planning ------------------------------------------------------------------------
