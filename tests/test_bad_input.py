@@ -170,6 +170,19 @@ BAD_ARGUMENTS: list[tuple[list[str], str]] = [
     (["frobnicate"], "frobnicate"),
     (["pools", "-o", "/no/such/dir/pools.json"], "cannot write the report to /no/such/dir"),
     (["trigger", "hello", "-o", "/dev/null/report.xml"], "cannot write the report"),
+    # Contradictory or idle flags: said, never silently ignored.
+    (["dags", "--paused", "--active"], "--paused and --active contradict each other"),
+    (["dags", "--active", "--paused"], "--paused and --active contradict each other"),
+    (["pause", "hello", "refresh_dims", "hello"], "DAG 'hello' is given twice"),
+    (["unpause", "hello", "--dry-run", "-o", "plan.json"], "--dry-run makes no report"),
+    (["pause", "hello", "--dry-run", "--report", "junit"], "not as junit"),
+    (["audit", "pools", "--spec", "/no/such/pools.yaml", "--prune"], "only with --apply"),
+    (
+        ["audit", "pools", "--spec", "/no/such/pools.yaml", "--apply", "--dry-run", "-o", "f.json"],
+        "--dry-run makes no report",
+    ),
+    (["run", "/no/such/job.yaml", "--dry-run", "-o", "plan.json"], "--dry-run makes no report"),
+    (["run", "/no/such/job.yaml", "--dry-run", "--report", "csv"], "not as csv"),
 ]
 
 
@@ -213,6 +226,10 @@ BAD_JOBS: list[tuple[str, str]] = [
     ("steps:\n  - trigger: {dags: [hello], conf: [1, 2]}\n", "conf"),
     ("steps:\n  - trigger: {dags: [hello]\n", "job.yaml"),
     ("steps: []\n", "steps"),
+    ("steps:\n  - trigger: {dags: [hello], timeout_s: 60}\n", "timeout_s is for waiting"),
+    ("steps:\n  - trigger: {dags: [hello], poll_s: 5}\n", "poll_s is for waiting"),
+    ("steps:\n  - trigger: {dags: [hello, hello]}\n", "'hello' is listed twice"),
+    ("steps:\n  - audit_pools: {spec: p.yaml, prune: true}\n", "prune deletes pools only"),
 ]
 
 
@@ -234,6 +251,36 @@ def test_bad_job_file_is_one_line_exit_2_and_nothing_sent(
     assert "Traceback" not in out.stderr
     assert seen(sim) == before
     assert not state.exists() or not any(state.rglob("*.jsonl"))
+
+
+def test_a_c_option_that_the_jobs_own_fleet_would_override_is_exit_2(
+    sim: SimThread, tmp_path: Path
+) -> None:
+    """-c naming another file than the job's fleet: is exit 2, nothing sent; -c naming
+    the same file, or $AIRFLEET_CONFIG (a standing default), is fine."""
+    (tmp_path / "fleet.yaml").write_text(good_fleet(sim), encoding="utf-8")
+    (tmp_path / "other.yaml").write_text(good_fleet(sim), encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "version: 1\nname: own-fleet\nfleet: fleet.yaml\nsteps:\n  - health: {}\n",
+        encoding="utf-8",
+    )
+    state = ["--state-dir", str(tmp_path / "state")]
+    before = seen(sim)
+    out = airfleet(["-c", str(tmp_path / "other.yaml"), "run", str(job), *state], sim.sim.env())
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "is not the fleet" in line
+    assert "fleet: " in line
+    assert seen(sim) == before
+    same = airfleet(
+        ["-c", "fleet.yaml", "run", str(job), *state, "--dry-run"], sim.sim.env(), tmp_path
+    )
+    assert same.returncode == 0, same.stderr
+    env = {**sim.sim.env(), "AIRFLEET_CONFIG": str(tmp_path / "other.yaml")}
+    standing = airfleet(["run", str(job), *state, "--dry-run"], env)
+    assert standing.returncode == 0, standing.stderr
+    assert seen(sim) == before
 
 
 def test_a_state_dir_that_cannot_be_made_is_one_line_exit_2_and_nothing_sent(

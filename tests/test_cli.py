@@ -194,6 +194,28 @@ def test_dags_lists_every_dag_per_deployment(sim: SimThread, fleet: Path) -> Non
         assert [d["dag_id"] for d in result["data"]["dags"]] == ["example_etl"]
 
 
+def test_dags_paused_and_active_each_keep_one_side_of_the_servers_state(
+    sim: SimThread, fleet: Path
+) -> None:
+    """--paused lists exactly the DAGs the server holds paused, --active the rest."""
+    selection = ["-s", "name:dep-0031"]
+    paused = airfleet("-c", str(fleet), "pause", "hello", *selection, env=env(sim))
+    assert paused.returncode == 0, paused.stderr
+    state = sim.stats()["paused"]["dep-0031"]
+    listed = {}
+    for flag in ("--paused", "--active"):
+        out = airfleet(
+            *("-c", str(fleet), "dags", *selection, flag, "--report", "json"), env=env(sim)
+        )
+        assert out.returncode == 0, out.stderr
+        (result,) = as_json(out.stdout)["results"]
+        listed[flag] = {d["dag_id"] for d in result["data"]["dags"]}
+    assert listed["--paused"] == {dag for dag, is_paused in state.items() if is_paused}
+    assert listed["--active"] == {dag for dag, is_paused in state.items() if not is_paused}
+    assert "hello" in listed["--paused"]
+    assert listed["--active"]
+
+
 def test_pause_then_unpause_changes_server_state(sim: SimThread, fleet: Path) -> None:
     """pause sets is_paused on the server; unpause clears it."""
     selection = ["-s", "name:dep-002*"]

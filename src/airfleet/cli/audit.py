@@ -7,7 +7,9 @@ import click
 
 from airfleet.cli._context import CliContext, OnResult, report_options, run_options, select_option
 from airfleet.cli._dry_run import print_plan
+from airfleet.cli._flags import check_dry_run_output
 from airfleet.engine import Engine, RunReport
+from airfleet.errors import UsageError
 from airfleet.jobs.audit import audit_pools
 from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
@@ -59,6 +61,12 @@ def pools(
     (or --apply fixed it), 1 when drift remains. --dry-run reads the pools
     and prints the changes --apply would send, sending none.
     """
+    if prune and not apply:
+        raise UsageError(
+            "--prune deletes pools only with --apply: add --apply (and --dry-run to see "
+            "the deletes first)"
+        )
+    check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
     spec = load_pool_spec(spec_path)
     fleet = obj.fleet()
     deployments = obj.selected(fleet, selectors)

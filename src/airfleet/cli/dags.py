@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from airfleet.cli._context import CliContext, report_options, select_option
+from airfleet.errors import UsageError
 from airfleet.operations import plan_dags
 from airfleet.report import ReportFormat
 
@@ -18,20 +19,25 @@ Examples:
 @click.command(epilog=EPILOG)
 @select_option
 @click.option("--pattern", metavar="GLOB", help="Only DAG ids matching this glob.")
-@click.option(
-    "--paused/--active", "paused", default=None, help="Only paused (or only active) DAGs."
-)
+# Two flags rather than click's --paused/--active pair, which silently
+# keeps whichever comes last: both given is a contradiction to report.
+@click.option("--paused", is_flag=True, help="Only paused DAGs.")
+@click.option("--active", is_flag=True, help="Only active (unpaused) DAGs.")
 @report_options
 @click.pass_obj
 def dags(
     obj: CliContext,
     selectors: tuple[str, ...],
     pattern: str | None,
-    paused: bool | None,
+    paused: bool,
+    active: bool,
     report_format: ReportFormat | None,
     output: str | None,
 ) -> None:
     """List the DAGs of every selected deployment (all pages, fetched concurrently)."""
+    if paused and active:
+        raise UsageError("--paused and --active contradict each other: give one, or neither")
     fleet = obj.fleet()
-    plan = plan_dags(obj.selected(fleet, selectors), pattern=pattern, paused=paused)
+    only_paused = paused if paused or active else None  # None: paused and active alike
+    plan = plan_dags(obj.selected(fleet, selectors), pattern=pattern, paused=only_paused)
     raise SystemExit(obj.execute(fleet, plan, report_format=report_format, output=output))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
+from airfleet.cli._flags import check_dry_run_output, check_listed_once
 from airfleet.operations import plan_pause
 from airfleet.report import ReportFormat
 
@@ -30,6 +31,8 @@ def _command(paused: bool) -> click.Command:
         report_format: ReportFormat | None,
         output: str | None,
     ) -> None:
+        check_listed_once(dag_ids, what="DAG")
+        check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
         fleet = obj.fleet()
         plan = plan_pause(obj.selected(fleet, selectors), dag_ids, paused=paused)
         code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)

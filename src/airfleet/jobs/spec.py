@@ -351,6 +351,7 @@ def _step(located: Located, position: int, raw: Any, base: Path) -> JobStep:
         parsed = model.model_validate(body)
     except ValidationError as exc:
         raise _nested_error(located, where, exc, _allowed(model)) from None
+    _no_idle_options(located, where, parsed)
     index = position + 1
     options: StepOptions
     if isinstance(parsed, _Trigger):
@@ -382,6 +383,21 @@ def _step(located: Located, position: int, raw: Any, base: Path) -> JobStep:
         limits=limits,
         line=located.line_of(path),
     )
+
+
+def _no_idle_options(located: Located, where: tuple[str | int, ...], parsed: _Step) -> None:
+    # An option that only works beside another one, set without it, is a
+    # mistake the job would otherwise hide: say so where it is written.
+    if isinstance(parsed, _Trigger) and not parsed.wait:
+        for key in ("timeout_s", "poll_s"):
+            if key in parsed.model_fields_set:
+                raise located.error(
+                    (*where, key), f"{key} is for waiting: set wait: true, or drop {key}"
+                )
+    if isinstance(parsed, _Audit) and parsed.prune and not parsed.apply:
+        raise located.error(
+            (*where, "prune"), "prune deletes pools only with apply: true; set both, or neither"
+        )
 
 
 def _selectors(
