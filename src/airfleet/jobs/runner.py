@@ -8,7 +8,9 @@ SIGKILL at any moment leaves a journal whose ok calls really were done.
 
 A resume skips the calls the journal holds as ok and runs the rest with the
 same run ids, so a trigger the killed process sent but never recorded answers
-409 and is reported ok with ``already_existed: true``, never run twice.
+409 and is reported ok with ``already_existed: true``, never run twice. A run
+that finished with every call ok leaves a resume nothing to do: it sends
+nothing, and :func:`replayed` reports the run from its journal.
 
 Every step runs on the job's one engine, so each token is fetched once per
 job; a step's own ``limits`` are the in-flight caps and rate of its run.
