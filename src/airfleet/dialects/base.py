@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
+from airfleet.dialects.dates import utc_text
 from airfleet.protocol import Request, Response
 
 __all__ = ["DagRunInfo", "Dialect", "PoolFields"]
@@ -25,13 +26,20 @@ def seg(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DagRunInfo:
-    """The part of a DAG run the reports use."""
+    """The part of a DAG run the reports use, dates in UTC ``Z`` form.
+
+    ``conf`` and ``note`` are what the server holds (``None`` when the answer
+    did not say), so a trigger that finds its run id taken can tell whether
+    the run is the one it asked for.
+    """
 
     dag_run_id: str
     state: str
     logical_date: str | None
     start_date: str | None = None
     end_date: str | None = None
+    conf: Mapping[str, Any] | None = None
+    note: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -88,10 +96,18 @@ class Dialect(ABC):
         logical_date: str | None,
         note: str | None,
     ) -> Request:
-        """Create a DAG run with our own ``dag_run_id`` (so a resend is recognisable)."""
+        """Create a DAG run with our own ``dag_run_id`` (so a resend is recognisable).
+
+        ``logical_date``: a UTC instant, or ``None`` for a run without one
+        (Airflow 3 only: Airflow 2 raises ``UsageError``, sending nothing).
+        """
 
     def get_run(self, dag_id: str, run_id: str) -> Request:
         return Request("GET", f"{self.prefix}/dags/{seg(dag_id)}/dagRuns/{seg(run_id)}")
+
+    def get_dag(self, dag_id: str) -> Request:
+        # A trigger's answer does not say whether the DAG is paused; this does.
+        return Request("GET", f"{self.prefix}/dags/{seg(dag_id)}")
 
     def list_dags(self, *, limit: int, offset: int) -> Request:
         return _page(f"{self.prefix}/dags", limit, offset, (("order_by", "dag_id"),))
@@ -218,12 +234,16 @@ class Dialect(ABC):
 
     def read_run(self, body: Any) -> DagRunInfo:
         run = _require_mapping(body, "DAG run")
+        conf = run.get("conf")
         return DagRunInfo(
             dag_run_id=_require_str(run, "dag_run_id"),
             state=_require_str(run, "state"),
-            logical_date=_optional_str(run, "logical_date"),
-            start_date=_optional_str(run, "start_date"),
-            end_date=_optional_str(run, "end_date"),
+            logical_date=_optional_date(run, "logical_date"),
+            start_date=_optional_date(run, "start_date"),
+            end_date=_optional_date(run, "end_date"),
+            # A null conf is an empty one; an answer without the key says nothing.
+            conf=conf if isinstance(conf, Mapping) else ({} if "conf" in run else None),
+            note=_optional_str(run, "note"),
         )
 
     def read_dags(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
@@ -263,6 +283,13 @@ class Dialect(ABC):
     def read_dag(self, body: Any) -> dict[str, Any]:
         dag = _require_mapping(body, "DAG")
         return {"dag_id": _require_str(dag, "dag_id"), "is_paused": bool(dag.get("is_paused"))}
+
+    def read_dag_paused(self, body: Any) -> bool:
+        """Is the DAG paused? (A DAG answer without the flag is not an answer.)"""
+        paused = _require_mapping(body, "DAG").get("is_paused")
+        if not isinstance(paused, bool):
+            raise ValueError("DAG answer lacks the boolean field 'is_paused'")
+        return paused
 
 
 def _pool_page(body: Any) -> Mapping[str, Any]:
@@ -334,6 +361,11 @@ def _require_str(obj: Mapping[str, Any], key: str) -> str:
 def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return value if isinstance(value, str) else None
+
+
+def _optional_date(obj: Mapping[str, Any], key: str) -> str | None:
+    value = _optional_str(obj, key)
+    return None if value is None else utc_text(value)
 
 
 def _int(value: Any) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from airfleet.dialects.base import Dialect, PoolFields, seg
+from airfleet.errors import UsageError
 from airfleet.protocol import Request, Response
 
 __all__ = ["AirflowV1"]
@@ -30,10 +31,18 @@ class AirflowV1(Dialect):
         logical_date: str | None,
         note: str | None,
     ) -> Request:
-        body: dict[str, Any] = {"dag_run_id": run_id, "conf": dict(conf or {})}
-        # Airflow 2 rejects "logical_date": null with 400; leaving it out means "now".
-        if logical_date is not None:
-            body["logical_date"] = logical_date
+        if logical_date is None:
+            # Airflow 2 answers null with a 400 and fills in its own "now"
+            # when the field is left out: neither is a run without a date.
+            raise UsageError(
+                "Airflow 2 cannot make a run without a logical date (--logical-date none "
+                "is for Airflow 3); leave --logical-date out to use this invocation's instant"
+            )
+        body: dict[str, Any] = {
+            "dag_run_id": run_id,
+            "logical_date": logical_date,
+            "conf": dict(conf or {}),
+        }
         if note is not None:
             body["note"] = note
         return Request("POST", f"{self.prefix}/dags/{seg(dag_id)}/dagRuns", json=body)

@@ -32,8 +32,8 @@ class AirflowV2(Dialect):
         logical_date: str | None,
         note: str | None,
     ) -> Request:
-        # Airflow 3 requires the logical_date key (null = "now") and rejects
-        # unknown fields, so the body carries exactly these.
+        # Airflow 3 requires the logical_date key (null: a run without one,
+        # where `{{ ds }}` is undefined) and rejects unknown fields.
         body: dict[str, Any] = {
             "dag_run_id": run_id,
             "logical_date": logical_date,
