@@ -8,6 +8,7 @@ JSON with 400.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from airfleet.sim.responses import drop_connection, problem, reply
+from airfleet.sim.responses import drop_connection, problem, reply, server_error_page
 from airfleet.sim.state import VERSIONS, DagRun, Pool, SimDeployment, iso, run_times, utcnow
 from airfleet.sim.world import SimWorld
 
@@ -34,6 +35,9 @@ V2_TRIGGER_FIELDS = frozenset(
     }
 )
 V1_TRIGGER_FIELDS = frozenset({"dag_run_id", "logical_date", "execution_date", "conf", "note"})
+# Both versions' default [scheduler] allowed_run_id_pattern.
+RUN_ID_PATTERN = "^[A-Za-z0-9_.~:+-]+$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 POOL_FIELDS = frozenset({"name", "pool", "slots", "description", "include_deferred", "team_name"})
 MAX_PAGE = 100
 
@@ -204,26 +208,51 @@ class Api:
                 return self.invalid(
                     "logical_date", "Input should be a valid datetime", "datetime_parsing"
                 )
+            if logical.tzinfo is None:  # both want an aware date-time
+                if self.v2:
+                    return self.invalid(
+                        "logical_date", "Input should have timezone info", "timezone_aware"
+                    )
+                return self.error(400, "{'logical_date': ['Naive datetime is disallowed']}")
         now = utcnow()
         if logical is None and not self.v2:
             logical = now  # Airflow 2 fills "now" in
-        run_id = body.get("dag_run_id") or f"manual__{iso(logical or now)}"
+        given_id = body.get("dag_run_id")
+        if given_id and (not _RUN_ID.match(given_id) or (self.v2 and ".." in given_id)):
+            if not self.v2:
+                return server_error_page()  # real 2.11: the ORM's ValueError, unhandled
+            return self.error(
+                400,
+                f"The run_id provided '{given_id}' does not match regex pattern "
+                f"'{RUN_ID_PATTERN}' or '^(?:manual|scheduled|asset_triggered)__...$'",
+            )
+        run_id = given_id or f"manual__{iso(logical or now)}"
         runs = dep.runs.setdefault(dag_id, {})
         stats = self.sim.stats_
-        if run_id in runs or (
-            logical is not None and any(r.logical_date == logical for r in runs.values())
-        ):
+        same_date = logical is not None and any(r.logical_date == logical for r in runs.values())
+        if run_id in runs or same_date:
             stats.duplicates_refused += 1
             stats.duplicates_by[dep.name] += 1
             if self.v2:
                 return self.unique_violation()
+            # Real 2.11 names the date when another run holds it.
+            existing = next((r for r in runs.values() if r.logical_date == logical), None)
+            if existing is not None and logical is not None:
+                return self.error(
+                    409,
+                    f"DAGRun with DAG ID: '{dag_id}' and DAGRun logical date: "
+                    f"'{logical.isoformat(sep=' ')}' already exists",
+                    "Conflict",
+                )
             return self.error(
                 409,
                 f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{run_id}' already exists",
                 "Conflict",
             )
         conf = body.get("conf") or {}
-        run = DagRun(dag_id, run_id, logical, now, time.monotonic(), conf, body.get("note"))
+        # Both versions keep a note only when it is not empty.
+        note = body.get("note") or None
+        run = DagRun(dag_id, run_id, logical, now, time.monotonic(), conf, note)
         runs[run_id] = run
         stats.runs_total += 1
         self.sim.run_log.setdefault(dep.name, {}).setdefault(dag_id, []).append(run_id)

@@ -12,6 +12,7 @@ __all__ = [
     "gateway_refusal",
     "problem",
     "reply",
+    "server_error_page",
     "ui_page",
     "v1_not_found_page",
 ]
@@ -80,6 +81,21 @@ def problem(status: int, title: str, detail: str | None) -> dict[str, Any]:
         "status": status,
         "detail": detail,
     }
+
+
+# What Airflow 2's webserver answers when a request raises (a run id outside
+# its pattern fails in the ORM, outside the API's error handling).
+_SERVER_ERROR_PAGE = """<!DOCTYPE html>
+<html lang="en">
+  <head><title>Airflow 500</title></head>
+  <body><h1>Ooops!</h1><pre>Something bad has happened.</pre></body>
+</html>
+"""
+
+
+def server_error_page() -> web.Response:
+    """Airflow 2's HTML 500."""
+    return web.Response(status=500, text=_SERVER_ERROR_PAGE, content_type="text/html")
 
 
 def v1_not_found_page() -> web.Response:

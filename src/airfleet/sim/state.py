@@ -17,6 +17,11 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
+def iso_v1(moment: datetime | None) -> str | None:
+    """As Airflow 2 writes a date: ``+00:00``, not ``Z``."""
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
 @dataclass(slots=True)
 class SimDag:
     dag_id: str
@@ -142,13 +147,14 @@ class SimDeployment:
     def run_json(
         self, run: DagRun, state: str, start: datetime | None, end: datetime | None
     ) -> dict[str, Any]:
-        logical = iso(run.logical_date)
+        spell = iso if self.api == "v2" else iso_v1
+        logical = spell(run.logical_date)
         base: dict[str, Any] = {
             "dag_run_id": run.dag_run_id,
             "dag_id": run.dag_id,
             "logical_date": logical,
-            "start_date": iso(start),
-            "end_date": iso(end),
+            "start_date": spell(start),
+            "end_date": spell(end),
             "data_interval_start": logical,
             "data_interval_end": logical,
             "last_scheduling_decision": None,
