@@ -36,25 +36,46 @@ def ok(body: Any, *, at: float = 0.0, uncertain: bool = False) -> Response:
     return Response(200, body, at=at, uncertain_before=uncertain)
 
 
+DATE = "2026-12-01T12:00:00Z"
+
+
 def run_body(state: str = "queued", run_id: str = "r1") -> dict[str, Any]:
-    return {"dag_run_id": run_id, "state": state, "logical_date": None}
+    return {"dag_run_id": run_id, "state": state, "logical_date": DATE, "conf": {}}
+
+
+def spec(dag_id: str = "etl", **options: Any) -> TriggerSpec:
+    """A trigger as plan_trigger makes one by default: the invocation's instant."""
+    options.setdefault("date_is_default", True)
+    return TriggerSpec(dag_id, "r1", logical_date=DATE, **options)
+
+
+def dag_answer(step: Request, *, paused: bool = False) -> Response | None:
+    """The DAG's answer to a GET of it (the paused check), else None."""
+    if step.method == "GET" and "/dagRuns" not in step.path:
+        return ok({"dag_id": step.path.rsplit("/", 1)[1], "is_paused": paused})
+    return None
 
 
 @pytest.mark.parametrize("dialect", [V1, V2])
 def test_trigger_ok_reports_run_id_and_state(dialect: Dialect) -> None:
-    """A 200 gives ok with the run id, state and logical date."""
-    verdict, steps = run(TriggerSpec("etl", "r1").converse(dialect), lambda _: ok(run_body()))
+    """A 200 gives ok with the run id, state, logical date and whether the DAG is paused."""
+    verdict, steps = run(spec().converse(dialect), lambda s: dag_answer(s) or ok(run_body()))
     assert verdict.outcome is Outcome.OK
-    assert verdict.data == {"dag_run_id": "r1", "state": "queued", "logical_date": None}
+    assert verdict.data == {
+        "dag_run_id": "r1",
+        "state": "queued",
+        "logical_date": DATE,
+        "dag_paused": False,
+    }
     assert steps[0].json["dag_run_id"] == "r1"
+    assert [(s.method, s.path) for s in steps[1:]] == [("GET", f"{dialect.prefix}/dags/etl")]
 
 
-def test_v2_trigger_body_carries_null_logical_date_and_no_unknown_fields() -> None:
-    """Airflow 3 needs the logical_date key (null = now); Airflow 2 must not get null."""
-    v2 = TriggerSpec("etl", "r1", {"a": 1}).request(V2).json
-    v1 = TriggerSpec("etl", "r1", {"a": 1}).request(V1).json
-    assert v2 == {"dag_run_id": "r1", "logical_date": None, "conf": {"a": 1}}
-    assert v1 == {"dag_run_id": "r1", "conf": {"a": 1}}
+def test_both_versions_get_the_same_explicit_logical_date_and_no_unknown_fields() -> None:
+    """Airflow 3 and 2 get the same body: the instant, never null or left out."""
+    v2 = TriggerSpec("etl", "r1", {"a": 1}, DATE).request(V2).json
+    v1 = TriggerSpec("etl", "r1", {"a": 1}, DATE).request(V1).json
+    assert v2 == v1 == {"dag_run_id": "r1", "logical_date": DATE, "conf": {"a": 1}}
 
 
 @pytest.mark.parametrize(("uncertain", "existed"), [(False, True), (True, False)])
@@ -66,7 +87,7 @@ def test_trigger_409_with_our_run_present_is_ok(uncertain: bool, existed: bool) 
             return Response(409, {"detail": "dup"}, uncertain_before=uncertain)
         return ok(run_body("running"))
 
-    verdict, steps = run(TriggerSpec("etl", "r1").converse(V2), answer)
+    verdict, steps = run(spec().converse(V2), answer)
     assert verdict.outcome is Outcome.OK
     assert verdict.data["already_existed"] is existed
     assert [s.method for s in steps] == ["POST", "GET"]
@@ -82,8 +103,7 @@ def test_a_retried_trigger_found_already_ended_took_until_it_was_seen() -> None:
             return Response(409, {"detail": "dup"}, at=10.0, uncertain_before=True)
         return ok(run_body("success"), at=11.5)
 
-    spec = TriggerSpec("etl", "r1", wait=True)
-    verdict, steps = run(spec.converse(V2), answer)
+    verdict, steps = run(spec(wait=True).converse(V2), answer)
     assert verdict.outcome is Outcome.OK
     assert verdict.data["final_state"] == "success"
     assert verdict.data["duration_s"] == 1.5
@@ -96,7 +116,7 @@ def test_trigger_409_without_our_run_is_a_logical_date_conflict() -> None:
     def answer(step: Request) -> Response:
         return Response(409 if step.method == "POST" else 404, {"title": "x"})
 
-    verdict, _ = run(TriggerSpec("etl", "r1").converse(V1), answer)
+    verdict, _ = run(spec().converse(V1), answer)
     assert verdict.outcome is Outcome.FAILED
     assert "conflicting logical date" in (verdict.error or "")
 
@@ -120,9 +140,9 @@ def test_trigger_wait_polls_until_success() -> None:
             return None
         if step.method == "POST":
             return ok(run_body(), at=1.0)
-        return ok(run_body(next(states)), at=next(clock))
+        return dag_answer(step) or ok(run_body(next(states)), at=next(clock))
 
-    verdict, steps = run(TriggerSpec("etl", "r1", wait=True, poll_s=4).converse(V2), answer)
+    verdict, steps = run(spec(wait=True, poll_s=4).converse(V2), answer)
     assert verdict.outcome is Outcome.OK
     assert verdict.data["final_state"] == "success"
     assert verdict.data["duration_s"] == 6.5
@@ -136,9 +156,11 @@ def test_trigger_wait_failed_run_is_failed_result() -> None:
     def answer(step: Any) -> Any:
         if isinstance(step, Pause):
             return None
-        return ok(run_body("queued" if step.method == "POST" else "failed"), at=1.0)
+        return dag_answer(step) or ok(
+            run_body("queued" if step.method == "POST" else "failed"), at=1.0
+        )
 
-    verdict, _ = run(TriggerSpec("etl", "r1", wait=True).converse(V1), answer)
+    verdict, _ = run(spec(wait=True).converse(V1), answer)
     assert verdict.outcome is Outcome.FAILED
     assert verdict.data["final_state"] == "failed"
 
@@ -305,10 +327,13 @@ def test_trigger_500_then_our_run_found_is_ok(found: int, outcome: Outcome) -> N
     def answer(step: Request) -> Response:
         if step.method == "POST":
             return Response(500, "<html>Internal Server Error</html>")
+        dag = dag_answer(step)
+        if dag is not None:
+            return dag
         return Response(found, run_body() if found == 200 else {"title": "DAGRun not found"})
 
-    verdict, steps = run(TriggerSpec("etl", "r1").converse(V1), answer)
-    assert [s.method for s in steps] == ["POST", "GET"]
+    verdict, steps = run(spec().converse(V1), answer)
+    assert [s.method for s in steps][:2] == ["POST", "GET"]
     assert verdict.outcome is outcome
     if found == 200:
         assert verdict.data["already_existed"] is True

@@ -5,14 +5,24 @@ from __future__ import annotations
 from airfleet.operations.health import HealthSpec, plan_health
 from airfleet.operations.listing import DagsSpec, PoolsSpec, plan_dags, plan_pools
 from airfleet.operations.pause import PauseSpec, plan_pause
-from airfleet.operations.trigger import TriggerSpec, make_run_id, plan_trigger
+from airfleet.operations.trigger import (
+    NO_LOGICAL_DATE,
+    NoLogicalDate,
+    TriggerSpec,
+    check_run_id,
+    make_run_id,
+    plan_trigger,
+)
 
 __all__ = [
+    "NO_LOGICAL_DATE",
     "DagsSpec",
     "HealthSpec",
+    "NoLogicalDate",
     "PauseSpec",
     "PoolsSpec",
     "TriggerSpec",
+    "check_run_id",
     "make_run_id",
     "plan_dags",
     "plan_health",
