@@ -290,14 +290,14 @@ def test_every_allowed_character_passes() -> None:
     [
         ({"note": ""}, "--note is empty"),
         ({"logical_date": "yesterday"}, "not an ISO-8601 date-time"),
-        ({"dag_ids": ["a", "b", "a"]}, "DAG 'a' is named twice"),
+        ({"dag_ids": ["a", "b", "a"]}, "DAG 'a' is given twice"),
         ({"dag_ids": [""]}, "a DAG id is empty"),
     ],
 )
 def test_meaningless_trigger_input_is_refused_at_planning(
     options: dict[str, Any], says: str
 ) -> None:
-    """An empty note (Airflow keeps none), an unreadable date, a DAG named twice (the
+    """An empty note (Airflow keeps none), an unreadable date, a DAG given twice (the
     second call would only find the first's run): UsageError, before anything is sent."""
     dag_ids = options.pop("dag_ids", ["hello"])
     with pytest.raises(UsageError, match=says):
@@ -321,7 +321,7 @@ def cli(sim: SimThread, fleet: Path, *args: str) -> subprocess.CompletedProcess[
 def test_bad_trigger_input_is_one_line_exit_2_and_nothing_sent(
     sim: SimThread, tmp_path: Path
 ) -> None:
-    """Bad run ids, flags that mean nothing, a DAG named twice, --logical-date none on a
+    """Bad run ids, flags that mean nothing, a DAG given twice, --logical-date none on a
     declared Airflow 2: each one line, exit 2, and the server saw no request."""
     fleet = sim.write_fleet(tmp_path / "fleet.yaml", auth="token")
     declared = tmp_path / "declared.yaml"
@@ -329,7 +329,8 @@ def test_bad_trigger_input_is_one_line_exit_2_and_nothing_sent(
     cases = [
         (fleet, ["hello", "--run-id", "run é/1"], "holds ' ' '/' 'é': use letters, digits"),
         (fleet, ["hello", "--poll", "1", "--timeout", "5"], "--timeout and --poll only apply"),
-        (fleet, ["hello", "nightly_load", "hello"], "named twice"),
+        (fleet, ["hello", "nightly_load", "hello"], "'hello' is given twice"),
+        (fleet, ["hello", "--dry-run", "-o", str(tmp_path / "plan.json")], "drop -o"),
         (declared, ["hello", "--logical-date", "none", "-s", "tag:v1"], "declare api: v1"),
     ]
     before = sim.stats()["requests_seen"]

@@ -14,6 +14,7 @@ import click
 from click.core import ParameterSource
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
+from airfleet.cli._flags import check_dry_run_output, check_listed_once
 from airfleet.dialects.dates import parse_instant, utc_text
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
@@ -106,6 +107,8 @@ def trigger(
         ]
         if given:
             raise UsageError(f"{' and '.join(given)} only apply with --wait; add --wait")
+    check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
+    check_listed_once(dag_ids, what="DAG")
     conf_value = parse_conf(conf)
     date = parse_logical_date(logical_date) if logical_date is not None else None
     if run_id is not None:

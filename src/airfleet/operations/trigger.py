@@ -458,7 +458,7 @@ def _check_dag_ids(dag_ids: Sequence[str]) -> None:
             raise UsageError("a DAG id is empty")
         if dag_id in seen:
             # One run id for both: the second would only find the first's run.
-            raise UsageError(f"DAG {dag_id!r} is named twice; name each DAG once")
+            raise UsageError(f"DAG {dag_id!r} is given twice; give each once")
         seen.add(dag_id)
 
 
