@@ -119,12 +119,7 @@ def run(
     if dry_run:
         steps, run_ids, previous, finished = _prepare(job, fleet, directory, now, resume=resume)
         if finished is not None:
-            obj.stderr.print(
-                _nothing_to_resume(job, finished, steps),
-                soft_wrap=True,
-                markup=False,
-                highlight=False,
-            )
+            _say(obj, _nothing_to_resume(job, finished, steps))
         as_json = obj.format_for(report_format, output) not in ("table", "markdown")
         left = _left(steps, previous or finished, job.name)
         print_plan(left, console=obj.stdout, as_json=as_json)
@@ -133,12 +128,7 @@ def run(
         window = window_of(job, now)
         steps, run_ids, previous, finished = _prepare(job, fleet, directory, now, resume=resume)
         if finished is not None:
-            obj.stderr.print(
-                _nothing_to_resume(job, finished, steps),
-                soft_wrap=True,
-                markup=False,
-                highlight=False,
-            )
+            _say(obj, _nothing_to_resume(job, finished, steps))
             report = replayed(steps, finished)
             raise SystemExit(_report_only(obj, fleet, job, report, report_format, output))
         planned = sum(len(s.plan) for s in steps)
@@ -199,6 +189,11 @@ def _prepare(
     if last is not None and nothing_left(last, steps):
         return steps, run_ids, None, last
     return steps, run_ids, last, None
+
+
+def _say(obj: CliContext, line: str) -> None:
+    """One line on stderr, whatever the width (scripts grep it), taken as it is."""
+    obj.stderr.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _nothing_to_resume(job: Job, finished: JournalRun, steps: tuple[PlannedStep, ...]) -> str:

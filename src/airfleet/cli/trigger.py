@@ -15,11 +15,16 @@ from click.core import ParameterSource
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output, check_listed_once
-from airfleet.dialects.dates import parse_instant, utc_text
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.operations import plan_pause, plan_trigger
-from airfleet.operations.trigger import NO_LOGICAL_DATE, NoLogicalDate, check_run_id, make_run_id
+from airfleet.operations.trigger import (
+    NO_LOGICAL_DATE,
+    NoLogicalDate,
+    check_run_id,
+    make_run_id,
+    utc_logical_date,
+)
 from airfleet.plan import Plan
 from airfleet.report import ReportFormat
 from airfleet.results import Collector, Outcome, Result
@@ -242,11 +247,4 @@ def parse_logical_date(value: str) -> str | NoLogicalDate:
     """``--logical-date``: ``none``, or an ISO-8601 date-time (without a zone: UTC), in UTC."""
     if value.strip().lower() == "none":
         return NO_LOGICAL_DATE
-    try:
-        parse_instant(value)
-    except ValueError:
-        raise UsageError(
-            f"--logical-date {value!r} is not an ISO-8601 date-time; use e.g. "
-            "2026-11-24T00:00:00Z, or none for a run without one (Airflow 3)"
-        ) from None
-    return utc_text(value)
+    return utc_logical_date(value)

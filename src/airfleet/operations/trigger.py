@@ -441,6 +441,11 @@ def _logical_date(
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return format_utc(moment), False
     assert isinstance(value, str)  # noqa: S101 - the union is closed
+    return utc_logical_date(value), False
+
+
+def utc_logical_date(value: str) -> str:
+    """An ISO-8601 date-time (without a zone: UTC) as UTC ``Z``; UsageError if it is none."""
     try:
         parse_instant(value)
     except ValueError:
@@ -448,7 +453,7 @@ def _logical_date(
             f"--logical-date {value!r} is not an ISO-8601 date-time; use e.g. "
             "2026-11-24T00:00:00Z, or none for a run without one (Airflow 3)"
         ) from None
-    return utc_text(value), False
+    return utc_text(value)
 
 
 def _check_dag_ids(dag_ids: Sequence[str]) -> None:
