@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from rich.console import Console
 
+from _reports import assert_valid_junit
 from _simthread import sim_in_thread
 from airfleet import redaction
 from airfleet.engine import Engine
@@ -158,6 +159,8 @@ def test_an_echoing_simulator_leaks_no_part_of_a_secret_through_any_command(
                 assert "Traceback" not in done.stderr, args
                 blobs += [done.stdout, done.stderr]
     files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".yaml")]
+    for report in (p for p in files if p.suffix == ".xml"):
+        assert_valid_junit(report.read_text(encoding="utf-8"))  # masks keep it valid
     assert any(p.is_relative_to(state) for p in files), "the jobs left no journal"
     blobs += [p.read_text(encoding="utf-8", errors="replace") for p in files]
     everything = "\n".join(blobs)

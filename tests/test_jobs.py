@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from _cli import run_airfleet
+from _reports import assert_valid_junit
 from _simthread import SimThread, sim_in_thread
 from airfleet.errors import ConfigError, UsageError
 from airfleet.jobs.journal import Journal, read_run, read_runs
@@ -516,6 +517,7 @@ def test_history_lists_runs_and_job_reports_in_any_format(
     out = airfleet("run", str(job), "--state-dir", str(state), "-o", str(junit), env=sim.sim.env())
     assert out.returncode == 0, out.stderr
     assert junit.read_text(encoding="utf-8").count("<testcase") == 8 + 3
+    assert_valid_junit(junit.read_text(encoding="utf-8"))
     out = airfleet(
         "run",
         str(job),
@@ -599,6 +601,7 @@ def test_resume_after_a_run_that_finished_all_ok_sends_nothing(
     )
     assert again.returncode == 0, again.stderr
     assert junit.read_text(encoding="utf-8").count("<testcase") == 24
+    assert_valid_junit(junit.read_text(encoding="utf-8"))
     dry, plan = run_job(sim, job, state, "--resume", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert plan["requests"] == []

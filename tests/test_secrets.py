@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from _cli import run_airfleet
+from _reports import assert_valid_junit
 from _simthread import sim_in_thread
 from airfleet.sim import Faults, Simulator
 
@@ -111,6 +112,8 @@ def test_no_secret_or_issued_token_reaches_any_output_report_or_state_file(
     assert len(reports) >= 3 * 8
     assert state_files, "the job runs left no journal"
     blobs += [p.read_text(encoding="utf-8", errors="replace") for p in [*reports, *state_files]]
+    for report in (p for p in reports if p.suffix == ".xml"):
+        assert_valid_junit(report.read_text(encoding="utf-8"))
     everything = "\n".join(blobs)
 
     # The test can fail: it saw debug logs, several tokens of each kind, every command's output.
