@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,9 +24,12 @@ from _reports import (
     run_job,
     run_plan,
 )
+from airfleet.engine import Engine
+from airfleet.inventory import Deployment, Fleet, Secret, TokenAuth
 from airfleet.operations import plan_health, plan_pools, plan_trigger
 from airfleet.report.junit import render_junit
 from airfleet.results import Collector, Outcome, Result, Summary
+from airfleet.testing import MockTransport, answer
 
 pytestmark = pytest.mark.anyio
 
@@ -247,3 +251,26 @@ def test_any_results_make_a_valid_report_with_consistent_counts(
     assert attributes(suite) == counted(suite)
     assert counted(suite)["tests"] == len(results)
     assert len(set(pairs(root))) == len(results)
+
+
+@pytest.mark.anyio
+async def test_calls_an_interruption_never_started_are_errors() -> None:
+    """A run stopped before its calls start: each is skipped with
+    ``data.interrupted``, and JUnit counts it as an error, not a plain skip."""
+    fleet = Fleet(
+        tuple(Deployment(f"d{i}", f"http://d{i}.test", "t", api="v2") for i in range(3)),
+        {"t": TokenAuth("t", Secret("stopped-token-1234"))},
+    )
+    transport = MockTransport(lambda request: answer(200, {"pools": [], "total_entries": 0}))
+    stop = anyio.Event()
+    stop.set()
+    async with Engine(fleet, transport=transport) as engine:
+        report = await engine.run(plan_pools(fleet.deployments), stop=stop)
+    assert transport.sent == []
+    assert [r.data for r in report.results] == [{"interrupted": True}] * 3
+    out = io.StringIO()
+    render_junit(report.summary, report.results, out)
+    root = assert_valid_junit(out.getvalue())
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("errors"), suite.get("skipped")) == ("3", "0")

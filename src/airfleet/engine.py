@@ -273,7 +273,9 @@ class Engine:
         # Calls never started (what the workers left in the iterator):
         # skipped, still exactly one result each.
         for index, call in pending:
-            sink.deliver(index, call.skipped("not started: the run was interrupted"))
+            sink.deliver(
+                index, call.skipped("not started: the run was interrupted", interrupted=True)
+            )
 
     async def _watch_stop(
         self, stop: anyio.Event, outer: TaskGroup, watching: anyio.CancelScope

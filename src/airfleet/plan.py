@@ -45,14 +45,20 @@ class Call:
     def __repr__(self) -> str:
         return f"Call({self.deployment.name!r}, {self.operation!r}, {self.target!r})"
 
-    def skipped(self, reason: str) -> Result:
-        """This call's result when it is not run (interrupted, or an earlier step failed)."""
+    def skipped(self, reason: str, *, interrupted: bool = False) -> Result:
+        """This call's result when it is not run (interrupted, or an earlier step failed).
+
+        ``interrupted``: the run was stopped before the call started; the
+        result's ``data.interrupted`` says so, for reports that tell an
+        interruption from a planned skip (JUnit's errors).
+        """
         return Result(
             deployment=self.deployment.name,
             operation=self.operation,
             target=self.target,
             outcome=Outcome.SKIPPED,
             error=reason,
+            data={"interrupted": True} if interrupted else {},
         )
 
 

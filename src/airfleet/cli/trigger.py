@@ -200,7 +200,7 @@ class UnpauseThenTrigger:
             if outcome is Outcome.OK:
                 ready.append(call)
             elif stop.is_set():
-                emit(call.skipped("not started: the run was interrupted"))
+                emit(call.skipped("not started: the run was interrupted", interrupted=True))
             else:
                 emit(call.skipped(f"not sent: unpausing {call.target} {outcome}"))
         requests, fetches = first.summary.requests, first.summary.token_fetches

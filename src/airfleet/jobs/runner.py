@@ -314,7 +314,7 @@ class JobRunner:
             if blocked is not None or stop.is_set():
                 reason = blocked or "not started: the run was interrupted"
                 for call in plan.calls:
-                    result = call.skipped(reason)
+                    result = call.skipped(reason, interrupted=blocked is None)
                     self.journal.record(step.index, result)
                     emit(result, step.id)
                 continue

@@ -55,19 +55,16 @@ def classname(result: Result) -> str:
     return f"airfleet.{_part(result.step or result.operation)}.{_part(result.deployment)}"
 
 
-def _unsettled(result: Result, summary: Summary) -> str | None:
-    """Why a call is a JUnit error (nobody knows what it did, or it was cut short), if it is."""
+def _unsettled(result: Result) -> str | None:
+    """Why a call is a JUnit error (nobody knows what it did, or it was cut short), if it is.
+
+    A call cut short in flight, and one an interruption never started, both
+    carry ``data.interrupted``.
+    """
     data = result.data
     if data.get("effect") == "unknown":
         return "effect unknown"
     if data.get("interrupted"):
-        return "interrupted"
-    # The engine's and a job's reason for the calls an interruption never started.
-    if (
-        result.outcome is Outcome.SKIPPED
-        and summary.interrupted
-        and "interrupted" in (result.error or "")
-    ):
         return "interrupted"
     return None
 
@@ -126,7 +123,7 @@ def render_junit(
             default=str,
         )
         lines.append(_x(f"{cls} {name}: {result.outcome.value} {details}"))
-        unsettled = _unsettled(result, summary)
+        unsettled = _unsettled(result)
         if unsettled is not None:
             kind = "error"
             element = ET.SubElement(
