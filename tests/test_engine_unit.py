@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import anyio
 import pytest
 
-from airfleet.auth import TokenCache
+from airfleet.auth import FAILURE_COOLDOWN_S, TokenCache
 from airfleet.engine import Engine
-from airfleet.errors import ConnectError
+from airfleet.errors import AuthError, ConnectError
 from airfleet.inventory import (
     ClientCredentialsAuth,
     Deployment,
@@ -295,6 +295,30 @@ async def test_trigger_retry_after_lost_answer_counts_409_as_ok() -> None:
     assert result.outcome is Outcome.OK
     assert result.data["already_existed"] is False
     assert len(runs) == 1
+
+
+async def test_a_failed_fetch_is_not_tried_again_within_its_cooldown() -> None:
+    """After a failed fetch, callers within FAILURE_COOLDOWN_S fail fast with its
+    reason (and status), even at the clock's time zero; after it, a fetch is tried."""
+    clock = FakeClock()  # starts at 0.0: a falsy time is still a time
+    cache = TokenCache(clock)
+    fetches: list[float] = []
+
+    async def fetch() -> tuple[str, float]:
+        fetches.append(clock.now())
+        if len(fetches) == 1:
+            raise AuthError("token service answered 503", status=503)
+        return "Bearer tok-1", 100.0
+
+    with pytest.raises(AuthError) as first:
+        await cache.get("cc", fetch)
+    with pytest.raises(AuthError) as again:
+        await cache.get("cc", fetch)
+    assert (str(again.value), again.value.status) == (str(first.value), 503)
+    assert fetches == [0.0]
+    clock.advance(FAILURE_COOLDOWN_S)
+    assert (await cache.get("cc", fetch)).header == "Bearer tok-1"
+    assert fetches == [0.0, FAILURE_COOLDOWN_S]
 
 
 async def test_token_is_refreshed_ahead_of_expiry_without_stalling_others() -> None:

@@ -222,8 +222,8 @@ class _Entry:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     current: Credential | None = None
     generation: int = 0
-    failed_at: float | None = None
-    failure: AuthError | None = None
+    failed_at: float = -math.inf
+    failure: AuthError | None = None  # the last fetch's, until one succeeds
     claimed: int = 0  # the generation a background refresh was claimed for
 
 
@@ -296,8 +296,8 @@ class TokenCache:
                 and not current.due(now)
             ):
                 return current  # fetched by the caller before us in line
-            failure, failed_at = entry.failure, entry.failed_at
-            if failure is not None and now - (failed_at or -math.inf) < FAILURE_COOLDOWN_S:
+            failure = entry.failure
+            if failure is not None and now - entry.failed_at < FAILURE_COOLDOWN_S:
                 raise AuthError(str(failure), status=failure.status)
             started = self._clock.now()
             try:
@@ -306,7 +306,7 @@ class TokenCache:
                 entry.failed_at = self._clock.now()
                 entry.failure = exc
                 raise
-            entry.failed_at = None
+            entry.failure = None
             entry.generation += 1
             now = self._clock.now()
             entry.current = Credential(
