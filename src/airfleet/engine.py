@@ -505,8 +505,7 @@ class Engine:
             try:
                 self._dialects[key] = await self._detect(run, progress.call.deployment)
             finally:
-                busy, detection.busy = detection.busy, None
-                busy.set()
+                detection.done()
 
     def _settle(self, run: _Run, progress: _Progress, request: Request, answer: Response) -> bool:
         """Let a detecting call's answer settle the version; True if the call
@@ -538,8 +537,7 @@ class Engine:
     def _no_token_endpoint(self, run: _Run, progress: _Progress, exc: AuthError) -> bool:
         """Did a detecting call find no Airflow 3 token endpoint? Then it starts
         over in v1 (a password profile logs in with basic auth there)."""
-        route = progress.route
-        if route is None or route.dialect.name != "v2" or exc.status not in (404, 405):
+        if progress.route is None or _no_airflow3_login(progress.route, exc) is None:
             return False
         self._restart_in_v1(run, progress)
         return True
@@ -554,9 +552,8 @@ class Engine:
 
     def _release(self, progress: _Progress) -> None:
         detection, progress.detecting = progress.detecting, None
-        if detection is not None and detection.busy is not None:
-            busy, detection.busy = detection.busy, None
-            busy.set()
+        if detection is not None:
+            detection.done()
 
     async def _detect(
         self, run: _Run, deployment: Deployment
@@ -573,10 +570,11 @@ class Engine:
                 try:
                     response = await self._send(run, route, request, _Tally())
                 except AuthError as exc:
-                    if route.dialect.name != "v2" or exc.status not in (404, 405):
+                    status = _no_airflow3_login(route, exc)
+                    if status is None:
                         raise
                     # No Airflow 3 token endpoint: as good as a missing v2 route.
-                    response = Response(exc.status, None)
+                    response = Response(status, None)
                 request = conversation.send(response)
         except StopIteration as done:
             found: tuple[Dialect, str | None] = done.value
@@ -836,6 +834,14 @@ def _interrupted(conversation: Conversation | None) -> Verdict:
     return Verdict(Outcome.SKIPPED, error=_INTERRUPTED)
 
 
+def _no_airflow3_login(route: _Route, exc: AuthError) -> int | None:
+    """The status (404 or 405) if speaking v2 failed because the server has no
+    Airflow 3 login (``/auth/token``): then it is not Airflow 3 at this URL."""
+    if route.dialect.name == "v2" and exc.status in (404, 405):
+        return exc.status
+    return None
+
+
 def _no_task(*_: object) -> None:
     """Outside a run's task group nothing is started in the background."""
 
@@ -955,6 +961,12 @@ class _Detection:
     def __init__(self) -> None:
         self.busy: anyio.Event | None = None  # set when the call or probe settling it is done
         self.tried = False  # a call's own requests tried to settle it this run
+
+    def done(self) -> None:
+        """The call or probe settling it has finished: wake those waiting for it."""
+        busy, self.busy = self.busy, None
+        if busy is not None:
+            busy.set()
 
 
 class _Progress(_Tally):
