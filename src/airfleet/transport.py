@@ -169,11 +169,7 @@ class AiohttpTransport:
                     self._queries[request.params] = query
             url = f"{url}?{query}"
         network = request.network
-        known_path = self._networks.get(id(network))
-        if known_path is not None and known_path[0] is network:
-            path = known_path[1]
-        else:
-            path = await self._path_for(network)
+        path = self._known_path(network) or await self._path_for(network)
         if path.ssl is None and url.startswith("https:"):
             await self._context_for(path)
         if path.error is not None:
@@ -235,12 +231,15 @@ class AiohttpTransport:
     async def prepare(self, targets: Iterable[tuple[str, Network | None]]) -> None:
         """Build the SSL context of each https target's settings now."""
         for url, network in targets:
-            known = self._networks.get(id(network))
-            path = known[1] if known is not None and known[0] is network else None
-            if path is None:
-                path = await self._path_for(network)
+            path = self._known_path(network) or await self._path_for(network)
             if path.ssl is None and url.startswith("https:"):
                 await self._context_for(path)
+
+    def _known_path(self, network: Network | None) -> _Path | None:
+        """The path already built for this very object (fleet files share one per
+        distinct setting), found by identity: no hash of the settings."""
+        known = self._networks.get(id(network))
+        return known[1] if known is not None and known[0] is network else None
 
     async def _path_for(self, network: Network | None) -> _Path:
         """How requests with ``network`` leave; built on first use (not on the hot path)."""
