@@ -5,6 +5,7 @@
     AirfleetError                 exit code 1 unless the subclass says otherwise
     ├── UsageError                2  bad command line: selection, --conf, options
     ├── ConfigError               2  fleet.yaml, pools.yaml, job files: carries file, line, key
+    ├── DiscoveryError            2  a platform's deployment list could not be read (Astro)
     ├── AuthError                 1  a token could not be obtained, or was refused
     ├── TransportError            1  the request got no HTTP answer
     │   ├── ConnectError              connection refused, reset or dropped
@@ -30,6 +31,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "ConnectError",
+    "DiscoveryError",
     "TimeoutError",
     "TransportError",
     "UsageError",
@@ -84,6 +86,15 @@ class ConfigError(AirfleetError):
         prefix = f"{where}: " if where else ""
         key = f"{self.key}: " if self.key else ""
         return f"{prefix}{key}{self.message}"
+
+
+class DiscoveryError(AirfleetError):
+    """A platform named in ``discover:`` could not be read; nothing was sent to a deployment.
+
+    Exit 2, as for a bad fleet file: the inventory is what is missing.
+    """
+
+    exit_code = 2
 
 
 class AuthError(AirfleetError):

@@ -25,14 +25,16 @@ from pydantic import (
 )
 
 from airfleet._yaml import Located, config_error_from, did_you_mean, load_located, substitute_env
-from airfleet.errors import ConfigError
+from airfleet.errors import ConfigError, UsageError
 from airfleet.inventory import (
+    ASTRO_API_URL,
     DEFAULT_FLEET_MAX_IN_FLIGHT,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_PER_SECOND,
     DEFAULT_NETWORK,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
+    AstroSource,
     AuthProfile,
     ClientCredentialsAuth,
     Deployment,
@@ -47,8 +49,9 @@ from airfleet.inventory import (
     server_of,
 )
 from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url, without_user_info
+from airfleet.selection import parse_selectors
 
-__all__ = ["load_fleet", "parse_fleet"]
+__all__ = ["astro_profile_name", "load_fleet", "parse_fleet"]
 
 
 def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Fleet:
@@ -198,12 +201,32 @@ class _Deployment(_Strict):
         return value
 
 
+# The Astro platform API's documented per-token rate for GETs.
+ASTRO_GET_PER_SECOND = 25.0
+Text = Annotated[StrictStr, Field(min_length=1)]
+
+
+class _Astro(_Strict):
+    organization: Text
+    token: Text
+    workspaces: list[Text] = []
+    api_url: Text = ASTRO_API_URL
+    auth: Text | None = None
+    tags: dict[str, Text | list[Text]] = {}
+    max_per_second: Rate = ASTRO_GET_PER_SECOND
+
+
+class _Discover(_Strict):
+    astro: _Astro
+
+
 class _Fleet(_Strict):
     version: Literal[1]
     limits: _Limits = _Limits()
     defaults: _Defaults = _Defaults()
     auth: dict[str, _AnyProfile] = {}
-    deployments: Annotated[list[_Deployment], Field(min_length=1)]
+    discover: list[_Discover] = []
+    deployments: list[_Deployment] = []
 
 
 _ALLOWED: dict[tuple[str | int, ...], tuple[str, ...]] = {
@@ -213,6 +236,8 @@ _ALLOWED: dict[tuple[str | int, ...], tuple[str, ...]] = {
     ("defaults", "tls"): tuple(_Tls.model_fields),
     ("deployments", "*"): tuple(_Deployment.model_fields),
     ("deployments", "*", "tls"): tuple(_Tls.model_fields),
+    ("discover", "*"): tuple(_Discover.model_fields),
+    ("discover", "*", "astro"): tuple(_Astro.model_fields),
     ("auth", "*", "client-credentials"): tuple(_ClientCredentials.model_fields),
     ("auth", "*", "token"): tuple(_Token.model_fields),
     ("auth", "*", "password"): tuple(_Password.model_fields),
@@ -279,6 +304,12 @@ def _used_profiles(raw: dict[str, Any]) -> set[str]:
             name = next(iter(profiles))
         if isinstance(name, str):
             used.add(name)
+    sources = raw.get("discover")
+    for source in sources if isinstance(sources, list) else []:
+        astro = source.get("astro") if isinstance(source, dict) else None
+        name = astro.get("auth") if isinstance(astro, dict) else None
+        if isinstance(name, str):
+            used.add(name)
     return used
 
 
@@ -308,9 +339,16 @@ def _placeholder(profile: Any) -> Any:
 
 def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
     defaults = model.defaults
+    if not model.deployments and not model.discover:
+        raise located.error(
+            (),
+            "no deployments: list them under 'deployments', or discover them "
+            "('discover: [{astro: {organization: ..., token: ...}}]')",
+        )
     networks = _Networks(located, defaults, base_dir)
     profiles: dict[str, AuthProfile] = {}
     used = {d.auth or defaults.auth for d in model.deployments}
+    used.update(s.astro.auth for s in model.discover)
     if len(model.auth) == 1:
         used.add(next(iter(model.auth)))  # the default profile when none is named
     for name, profile in model.auth.items():
@@ -318,6 +356,9 @@ def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
         # proxy are not checked either.
         network = networks.of(("auth", name), profile) if name in used else DEFAULT_NETWORK
         profiles[name] = _profile(located, name, profile, defaults, network)
+    for index, entry in enumerate(model.discover):
+        if entry.astro.auth is None:
+            _add_astro_profile(located, index, entry.astro, defaults, profiles)
     deployments: list[Deployment] = []
     seen: dict[str, int] = {}
     servers: dict[str, int] = {}  # server -> the first deployment naming it without opting out
@@ -373,7 +414,106 @@ def _to_fleet(located: Located, model: _Fleet, base_dir: Path) -> Fleet:
             )
         )
     limits = FleetLimits(model.limits.max_in_flight, model.limits.max_per_second)
-    return Fleet(tuple(deployments), profiles, limits, located.source)
+    sources = tuple(
+        _astro_source(located, index, entry.astro, defaults, profiles, networks)
+        for index, entry in enumerate(model.discover)
+    )
+    return Fleet(tuple(deployments), profiles, limits, located.source, sources)
+
+
+def astro_profile_name(index: int) -> str:
+    """The token profile made for ``discover[index]`` when it names none."""
+    return "astro" if index == 0 else f"astro-{index + 1}"
+
+
+def _add_astro_profile(
+    located: Located,
+    index: int,
+    astro: _Astro,
+    defaults: _Defaults,
+    profiles: dict[str, AuthProfile],
+) -> None:
+    """The profile of a source's own token, for the deployments it finds (and any static
+    one naming it), when the source names none."""
+    name = astro_profile_name(index)
+    if name in profiles:
+        raise located.error(
+            ("discover", index, "astro", "token"),
+            f"the deployments found here would use a profile named {name!r} for this "
+            "token, but 'auth' already defines one: name the profile they use with "
+            "'auth:' here",
+        )
+    profiles[name] = TokenAuth(
+        name, Secret(astro.token), timeout_s=defaults.timeout_s, retries=defaults.retries
+    )
+
+
+def _astro_source(
+    located: Located,
+    index: int,
+    astro: _Astro,
+    defaults: _Defaults,
+    profiles: dict[str, AuthProfile],
+    networks: _Networks,
+) -> AstroSource:
+    path: tuple[str | int, ...] = ("discover", index, "astro")
+    auth = astro.auth or astro_profile_name(index)
+    if auth not in profiles:
+        raise located.error(
+            (*path, "auth"), f"auth profile {auth!r} is not defined{did_you_mean(auth, profiles)}"
+        )
+    made = profiles[auth] if astro.auth is None else None
+    token = made.token if isinstance(made, TokenAuth) else Secret(astro.token)
+    api_url = _check_url(
+        located, (*path, "api_url"), astro.api_url, owner=f"discover[{index}]", allow_insecure=False
+    )
+    if api_url.endswith("/v1"):
+        api_url = api_url[: -len("/v1")]  # the API's version is ours to add
+    network = networks.of(path, astro)
+    template = Deployment(
+        name="",
+        url="",
+        auth=auth,
+        max_in_flight=defaults.max_in_flight,
+        max_per_second=defaults.max_per_second,
+        timeout_s=defaults.timeout_s,
+        retries=defaults.retries,
+        network=network,
+    )
+    return AstroSource(
+        organization=astro.organization,
+        token=token,
+        template=template,
+        workspaces=tuple(dict.fromkeys(astro.workspaces)),
+        api_url=api_url,
+        tags={tag: _name_globs(located, (*path, "tags", tag), v) for tag, v in astro.tags.items()},
+        max_per_second=astro.max_per_second,
+        timeout_s=defaults.timeout_s,
+        retries=defaults.retries,
+        network=network,
+        file=located.source,
+        line=located.line_of(path),
+    )
+
+
+def _name_globs(
+    located: Located, path: tuple[str | int, ...], value: str | list[str]
+) -> tuple[str, ...]:
+    globs: list[str] = []
+    for text in [value] if isinstance(value, str) else value:
+        try:
+            (terms,) = parse_selectors([text]).groups
+        except UsageError as exc:
+            raise located.error(path, f"{exc}; here, name:GLOB only") from None
+        for term in terms:
+            if term.kind != "name":
+                raise located.error(
+                    path,
+                    f"{str(term)!r}: a discovered deployment is tagged by its name "
+                    "(name:GLOB, comma = or); its workspace is a tag already",
+                )
+            globs.append(term.pattern)
+    return tuple(globs)
 
 
 def _check_unique_server(
@@ -457,7 +597,7 @@ class _Networks:
     def of(
         self,
         path: tuple[str | int, ...],
-        own: _Deployment | _ClientCredentials | _Token | _Password,
+        own: _Deployment | _ClientCredentials | _Token | _Password | _Astro,
     ) -> Network:
         """The network of the deployment or profile ``own``, at ``path`` in the file."""
         tls: _Tls | None = getattr(own, "tls", None)

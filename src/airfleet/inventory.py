@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 from airfleet import redaction
 
 __all__ = [
+    "ASTRO_API_URL",
     "DEFAULT_NETWORK",
     "ApiChoice",
+    "AstroSource",
     "AuthProfile",
     "ClientCredentialsAuth",
     "Deployment",
@@ -203,19 +205,63 @@ class Deployment:
     allow_insecure: bool = False
     # Proxy and TLS, for its API and (password profiles) its /auth/token.
     network: Network = DEFAULT_NETWORK
+    # Set by discovery: the platform's status of the deployment (each of its
+    # results carries it), and why no request may go to it (its calls are
+    # skipped with that reason), e.g. a hibernating Astro deployment.
+    status: str | None = None
+    unavailable: str | None = None
 
     def __repr__(self) -> str:
         return f"Deployment({self.name!r}, {self.url!r}, api={self.api!r})"
 
 
+ASTRO_API_URL = "https://api.astronomer.io"
+
+
+@dataclass(frozen=True, slots=True)
+class AstroSource:
+    """Where discovery lists deployments: one Astro organization (fleet.yaml ``discover:``).
+
+    ``template`` is what every deployment found here starts from (the
+    fleet's defaults and the profile named by ``auth``); discovery fills in
+    its name, URL, API version, tags and status. ``tags`` adds a tag to the
+    deployments whose name matches any of its globs. ``token`` authenticates
+    to the platform API, at ``max_per_second`` (the documented per-token
+    rate of its GETs). ``file`` and ``line`` say where the source was
+    written, for errors.
+    """
+
+    organization: str
+    token: Secret
+    template: Deployment
+    workspaces: tuple[str, ...] = ()
+    api_url: str = ASTRO_API_URL
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_per_second: float = 25.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    retries: int = DEFAULT_RETRIES
+    network: Network = DEFAULT_NETWORK
+    file: str | None = None
+    line: int | None = None
+
+    def __repr__(self) -> str:
+        return f"AstroSource({self.organization!r}, api_url={self.api_url!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    """A validated fleet: limits, auth profiles and deployments in file order."""
+    """A validated fleet: limits, auth profiles and deployments in file order.
+
+    ``discovery``: the platforms still to ask for more deployments
+    (:func:`airfleet.discover` asks them and returns a fleet without any);
+    ``deployments`` are then the static ones alone.
+    """
 
     deployments: tuple[Deployment, ...]
     auth: Mapping[str, AuthProfile] = field(default_factory=dict)
     limits: FleetLimits = field(default_factory=FleetLimits)
     source: str = "<memory>"
+    discovery: tuple[AstroSource, ...] = ()
 
     def profile_for(self, deployment: Deployment) -> AuthProfile:
         """The auth profile a deployment names (validated to exist at load time)."""
