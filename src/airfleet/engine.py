@@ -244,7 +244,7 @@ class Engine:
         seen: set[str] = set()
         for call in plan.calls:
             deployment = call.deployment
-            if deployment.name in seen:
+            if deployment.name in seen or deployment.unavailable is not None:
                 continue
             seen.add(deployment.name)
             yield deployment.url, deployment.network
@@ -258,6 +258,8 @@ class Engine:
         # call. A call that pauses (--wait) is parked in a task of its own
         # and its worker moves on.
         pending = _round_robin(plan.calls)
+        if any(call.deployment.unavailable is not None for call in plan.calls):
+            pending = self._skip_unavailable(pending, sink)
         count = max(1, min(run.lanes.limits.max_in_flight, len(plan)))
         async with anyio.create_task_group() as outer:
             run.spawn = outer.start_soon
@@ -276,6 +278,23 @@ class Engine:
             sink.deliver(
                 index, call.skipped("not started: the run was interrupted", interrupted=True)
             )
+
+    def _skip_unavailable(
+        self, pending: Iterator[tuple[int, Call]], sink: _Sink
+    ) -> Iterator[tuple[int, Call]]:
+        """Record the calls of unavailable deployments (hibernating) as skipped, at once."""
+        runnable: list[tuple[int, Call]] = []
+        for index, call in pending:
+            reason = call.deployment.unavailable
+            if reason is None:
+                runnable.append((index, call))
+                continue
+            result = call.skipped(reason)
+            sink.deliver(index, result)
+            if self._listeners:
+                self._emit(CallStarted(call))
+                self._emit(CallFinished(call, result))
+        return iter(runnable)
 
     async def _watch_stop(
         self, stop: anyio.Event, outer: TaskGroup, watching: anyio.CancelScope
@@ -321,6 +340,9 @@ class Engine:
 
     def _finish(self, progress: _Progress, sink: _Sink, verdict: Verdict) -> None:
         call = progress.call
+        data = verdict.data
+        if call.deployment.status is not None:  # discovered: the platform's word on it
+            data = {**data, "deployment_status": call.deployment.status}
         result = Result(  # every field, in order
             call.deployment.name,
             call.operation,
@@ -330,7 +352,7 @@ class Engine:
             progress.max_attempts,
             (self._clock.now() - progress.started) * 1000.0,
             redaction.scrub(verdict.error) if verdict.error else None,
-            verdict.data,
+            data,
             progress.requests,
         )
         sink.deliver(progress.index, result)

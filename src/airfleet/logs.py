@@ -97,7 +97,12 @@ def log_event(event: Event) -> None:
     """Engine listener: one info line per finished call, the rest at debug."""
     if isinstance(event, CallFinished):
         result = event.result
-        if _threshold > (logging.INFO if result.outcome is Outcome.OK else logging.WARNING):
+        # A planned skip (a hibernating deployment, a step after a failed
+        # one) is news, not a problem: only an interruption's skips warn.
+        quiet = result.outcome is Outcome.OK or (
+            result.outcome is Outcome.SKIPPED and not result.data.get("interrupted")
+        )
+        if _threshold > (logging.INFO if quiet else logging.WARNING):
             return
         log = _log.bind(
             deployment=result.deployment,
@@ -107,6 +112,8 @@ def log_event(event: Event) -> None:
         )
         if result.outcome is Outcome.OK:
             log.info("call ok", status=result.status, latency_ms=round(result.latency_ms, 1))
+        elif quiet:
+            log.info("call skipped", reason=result.error)
         else:
             log.warning(f"call {result.outcome.value}", status=result.status, error=result.error)
     elif _threshold > logging.DEBUG:

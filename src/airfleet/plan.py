@@ -50,15 +50,19 @@ class Call:
 
         ``interrupted``: the run was stopped before the call started; the
         result's ``data.interrupted`` says so, for reports that tell an
-        interruption from a planned skip (JUnit's errors).
+        interruption from a planned skip (JUnit's errors). A discovered
+        deployment's platform status is in ``data.deployment_status``.
         """
+        data: dict[str, Any] = {"interrupted": True} if interrupted else {}
+        if self.deployment.status is not None:
+            data["deployment_status"] = self.deployment.status
         return Result(
             deployment=self.deployment.name,
             operation=self.operation,
             target=self.target,
             outcome=Outcome.SKIPPED,
             error=reason,
-            data={"interrupted": True} if interrupted else {},
+            data=data,
         )
 
 

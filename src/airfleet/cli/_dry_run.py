@@ -18,6 +18,8 @@ def planned_requests(plan: Plan) -> list[PlannedRequest]:
     since which one applies is only known by asking the server (a dry run asks nothing)."""
     rows = []
     for call in plan.calls:
+        if call.deployment.unavailable is not None:
+            continue  # its calls are skipped: nothing would be sent
         api = call.deployment.api
         dialect = dialect_named("v2" if api == "auto" else api)
         label = "auto (v2 shown)" if api == "auto" else api
@@ -32,11 +34,17 @@ def planned_requests(plan: Plan) -> list[PlannedRequest]:
 
 def print_plan(plan: Plan, *, console: Console, as_json: bool) -> None:
     rows = planned_requests(plan)
+    skipped: dict[str, str] = {}
+    for call in plan.calls:
+        reason = call.deployment.unavailable
+        if reason is not None:
+            skipped.setdefault(call.deployment.name, reason)
     if as_json:
         payload = {
             "dry_run": True,
             "operation": plan.operation,
             "calls": len(plan),
+            "skipped": [{"deployment": name, "reason": why} for name, why in skipped.items()],
             "requests": [
                 {
                     "deployment": r.deployment,
@@ -57,3 +65,5 @@ def print_plan(plan: Plan, *, console: Console, as_json: bool) -> None:
         body = json.dumps(r.body, sort_keys=True) if r.body is not None else ""
         table.add_row(r.deployment, r.api, r.method, r.path, body)
     console.print(table)
+    for name, why in skipped.items():
+        console.print(f"not sent to {name}: {why}", highlight=False, markup=False)
