@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from airfleet.sim import endpoints
+from airfleet.sim.astro import serve_platform
 from airfleet.sim.responses import (
     drop_connection,
     gateway_refusal,
@@ -41,6 +42,7 @@ def build_app(sim: SimWorld) -> web.Application:
     handler = _Handler(sim)
     app.router.add_route("*", "/d/{name}/{tail:.*}", handler.deployment)
     app.router.add_post("/oauth/token", handler.oauth_token)
+    app.router.add_route("*", "/astro/{tail:.*}", handler.platform)
     app.router.add_get("/_sim/stats", handler.stats)
     app.router.add_post("/_sim/reset_stats", handler.reset_stats)
     app.router.add_post("/_sim/revoke", handler.revoke)
@@ -144,6 +146,21 @@ class _Handler:
         )
         return reply(201, {"access_token": token})
 
+    # -- the Astro platform API --------------------------------------------------------
+
+    async def platform(self, request: web.Request) -> web.Response:
+        astro = self.sim.astro
+        if astro is None:
+            return reply(404, {"detail": "the Astro platform API is not enabled"})
+        return await serve_platform(
+            request,
+            astro,
+            self.sim.deployments,
+            api_token=self.sim.credentials.api_token,
+            now=time.monotonic(),
+            tls=self.sim.served_over_tls,
+        )
+
     # -- deployments ------------------------------------------------------------------
 
     async def deployment(self, request: web.Request) -> web.StreamResponse:
@@ -153,6 +170,10 @@ class _Handler:
             return reply(404, {"detail": f"no simulated deployment {name!r}"})
         stats = self.sim.stats_
         stats.arrive(name, time.monotonic())
+        astro = self.sim.astro
+        if astro is not None and astro.hibernating(name):
+            stats.leave(name)
+            return reply(503, {"message": "This Deployment is hibernating"})
         try:
             return self._compressed(await self._serve(request, dep))
         finally:

@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 
 from airfleet.sim.app import build_app
+from airfleet.sim.astro import AstroEntry, AstroOrg
 from airfleet.sim.faults import Faults
 from airfleet.sim.state import Pool, SimDag, SimDeployment
 from airfleet.sim.stats import Stats, Window
@@ -91,6 +92,8 @@ class Simulator:
         self.limit_windows: defaultdict[str, Window] = defaultdict(Window)
         self.run_log: dict[str, dict[str, list[str]]] = {}
         self.started_at = time.monotonic()
+        self.astro: AstroOrg | None = None
+        self.served_over_tls = False
         all_dags = [*dags, *(f"dag_{i:04d}" for i in range(extra_dags))]
         self.deployments: dict[str, SimDeployment] = {}
         for i in range(deployments):
@@ -134,6 +137,8 @@ class Simulator:
     def stats(self, *, detail: bool = True) -> dict[str, Any]:
         """What the server saw (the body of ``GET /_sim/stats``)."""
         data = self.stats_.snapshot()
+        if self.astro is not None:
+            data["astro"] = self.astro.stats()
         data["runs"] = {
             name: {dag: len(ids) for dag, ids in per_dag.items()}
             for name, per_dag in self.run_log.items()
@@ -161,6 +166,50 @@ class Simulator:
 
     def reset_stats(self) -> None:
         self.stats_.reset()
+        if self.astro is not None:
+            self.astro.reset_stats()
+
+    def enable_astro(
+        self,
+        *,
+        organization: str = "clsimorg0000000000000001",
+        workspaces: Sequence[str] = ("analytics", "finance", "platform"),
+        hibernating_every: int | None = 10,
+        page_max: int = 50,
+        limit_max: int | None = None,
+        per_second: float = 25.0,
+        workspace_names: bool = False,
+    ) -> AstroOrg:
+        """Serve the Astro platform API for these deployments (under ``/astro``).
+
+        Deployment ``i`` is in workspace ``i % len(workspaces)``; every
+        ``hibernating_every``-th one (``i % n == n - 1``) is a development
+        deployment that hibernates, and answers 503 to any request. Change
+        an entry's ``status`` in the returned organization to simulate others.
+        """
+        ids = {f"clsimws{i:017d}": name for i, name in enumerate(workspaces)}
+        workspace_ids = list(ids)
+        entries: dict[str, AstroEntry] = {}
+        for i, name in enumerate(self.deployments):
+            asleep = (
+                hibernating_every is not None and i % hibernating_every == hibernating_every - 1
+            )
+            entries[name] = AstroEntry(
+                id=f"clsimdep{i:016d}",
+                workspace_id=workspace_ids[i % len(workspace_ids)],
+                status="HIBERNATING" if asleep else "HEALTHY",
+                development=asleep,
+            )
+        self.astro = AstroOrg(
+            organization,
+            ids,
+            entries,
+            page_max=page_max,
+            limit_max=limit_max,
+            per_second=per_second,
+            workspace_names=workspace_names,
+        )
+        return self.astro
 
     def set_pool(
         self,
@@ -238,6 +287,37 @@ class Simulator:
         }
         return yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
 
+    def discovery_yaml(
+        self,
+        base_url: str,
+        *,
+        workspaces: Sequence[str] = (),
+        extra_defaults: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """A fleet.yaml that discovers this simulator's deployments from its Astro platform.
+
+        Call :meth:`enable_astro` first. ``workspaces``: workspace *names*
+        to discover (their ids are written).
+        """
+        if self.astro is None:
+            raise ValueError("enable_astro() first: the simulator serves no platform API")
+        ids = {name: ident for ident, name in self.astro.workspaces.items()}
+        source: dict[str, Any] = {
+            "organization": self.astro.organization,
+            "token": "${" + ENV_VARS["api_token"] + "}",
+            "api_url": f"{base_url}/astro",
+        }
+        if workspaces:
+            source["workspaces"] = [ids[name] for name in workspaces]
+        if tags:
+            source["tags"] = tags
+        document: dict[str, Any] = {"version": 1}
+        if extra_defaults:
+            document["defaults"] = extra_defaults
+        document["discover"] = [{"astro": source}]
+        return yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
+
     # -- serving ------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -275,6 +355,7 @@ class Simulator:
                 front.start()
                 bound, scheme = front.port, "https"
             self.started_at = time.monotonic()
+            self.served_over_tls = ssl is not None
             yield SimServer(f"{scheme}://{host}:{bound}", bound)
         finally:
             if front is not None:

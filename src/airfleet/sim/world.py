@@ -12,6 +12,7 @@ import random
 from collections import defaultdict
 from typing import Any, Literal, Protocol
 
+from airfleet.sim.astro import AstroOrg
 from airfleet.sim.faults import Faults
 from airfleet.sim.state import SimDeployment
 from airfleet.sim.stats import Stats, Window
@@ -31,6 +32,16 @@ class SimWorld(Protocol):
     @property
     def deployments(self) -> dict[str, SimDeployment]:
         """Every simulated deployment by name."""
+        ...
+
+    @property
+    def astro(self) -> AstroOrg | None:
+        """The Astro platform over these deployments, when enabled."""
+        ...
+
+    @property
+    def served_over_tls(self) -> bool:
+        """Clients reach the server by https (the app itself sees plain http)."""
         ...
 
     @property
