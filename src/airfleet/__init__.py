@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from airfleet.discovery import discover
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import (
     AirfleetError,
@@ -20,12 +21,14 @@ from airfleet.errors import (
     AuthError,
     ConfigError,
     ConnectError,
+    DiscoveryError,
     TimeoutError,  # noqa: A004 - ours, a TransportError; exported on purpose
     TransportError,
     UsageError,
 )
 from airfleet.fleet_file import load_fleet, parse_fleet
 from airfleet.inventory import (
+    AstroSource,
     ClientCredentialsAuth,
     Deployment,
     Fleet,
@@ -54,12 +57,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "AirfleetError",
     "ApiError",
+    "AstroSource",
     "AuthError",
     "Call",
     "ClientCredentialsAuth",
     "ConfigError",
     "ConnectError",
     "Deployment",
+    "DiscoveryError",
     "Engine",
     "Fleet",
     "FleetLimits",
@@ -75,6 +80,7 @@ __all__ = [
     "TransportError",
     "UsageError",
     "__version__",
+    "discover",
     "load_fleet",
     "make_run_id",
     "parse_fleet",

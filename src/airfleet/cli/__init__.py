@@ -14,6 +14,7 @@ from airfleet.cli._context import CliContext
 from airfleet.cli.audit import audit
 from airfleet.cli.dags import dags
 from airfleet.cli.demo import demo
+from airfleet.cli.discover import discover
 from airfleet.cli.health import health
 from airfleet.cli.history import history
 from airfleet.cli.pause import pause, unpause
@@ -34,6 +35,7 @@ Examples:
   airfleet pools -s 'name:prod-*' --report markdown -o pools.md
   airfleet audit pools --spec pools.yaml --apply --dry-run
   airfleet run configs/jobs/nightly.yaml --resume
+  airfleet discover -o fleet.frozen.yaml
 """
 
 
@@ -71,7 +73,20 @@ def cli(ctx: click.Context, config: str, log_format: str | None, verbose: bool) 
     ctx.obj = CliContext(config_path=config, verbose=verbose)
 
 
-for command in (trigger, dags, pools, pause, unpause, health, audit, run, history, sim, demo):
+for command in (
+    trigger,
+    dags,
+    pools,
+    pause,
+    unpause,
+    health,
+    audit,
+    run,
+    history,
+    discover,
+    sim,
+    demo,
+):
     cli.add_command(command)
 
 

@@ -25,6 +25,7 @@ from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.cli._dry_run import print_plan
 from airfleet.cli._output import AtomicOutput
 from airfleet.cli._progress import ProgressListener
+from airfleet.discovery import discover
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.fleet_file import load_fleet
@@ -93,12 +94,31 @@ class CliContext:
     stderr: Console = field(default_factory=lambda: Console(stderr=True))
 
     def fleet(self, path: str | None = None) -> Fleet:
-        """The fleet file at ``path`` (default: ``-c``/``$AIRFLEET_CONFIG``), validated."""
+        """The fleet file at ``path`` (default: ``-c``/``$AIRFLEET_CONFIG``), validated,
+        with the deployments its ``discover:`` sources list (asked once, now)."""
         # A large fleet file makes objects that all live until it is
         # validated: paced, the collector walks them 46 times instead of
         # 649 for 10,000 deployments.
         with first_threshold_at_least(DEFAULT_THRESHOLD):
-            return load_fleet(self.config_path if path is None else path)
+            fleet = load_fleet(self.config_path if path is None else path)
+        if fleet.discovery:
+            fleet = self.discovered(fleet)
+        return fleet
+
+    def discovered(self, fleet: Fleet) -> Fleet:
+        """``fleet`` with its sources' deployments; one line on stderr says what was found."""
+        sources = fleet.discovery
+        static = len(fleet.deployments)
+        found = anyio.run(lambda: discover(fleet, listeners=[log_event]))
+        new = found.deployments[static:]
+        asleep = sum(1 for d in new if d.unavailable is not None)
+        organizations = ", ".join(sorted({s.organization for s in sources}))
+        click.echo(
+            f"discovered {len(new)} deployments in Astro organization {organizations}"
+            + (f" ({asleep} unavailable: their calls are skipped)" if asleep else ""),
+            err=True,
+        )
+        return found
 
     def selected(self, fleet: Fleet, selectors: Sequence[str]) -> tuple[Deployment, ...]:
         return select(fleet.deployments, selectors)
