@@ -465,8 +465,10 @@ def test_demo_runs_and_prints_a_fleet_report() -> None:
     assert "25 runs created for 25 triggers" in out.stdout.replace("\n", " ")
 
 
-def test_sim_command_serves_and_writes_a_config(tmp_path: Path) -> None:
-    """`airfleet sim` serves a fleet, writes fleet.yaml and prints the secrets' variables."""
+@pytest.mark.parametrize("astro", [False, True])
+def test_sim_command_serves_and_writes_a_config(tmp_path: Path, astro: bool) -> None:
+    """`airfleet sim` serves a fleet, writes fleet.yaml and prints the secrets' variables;
+    with --astro, a fleet.yaml that discovers the fleet from its platform API."""
     import socket
     import time
 
@@ -486,6 +488,7 @@ def test_sim_command_serves_and_writes_a_config(tmp_path: Path) -> None:
             str(port),
             "--write-config",
             str(config),
+            *(["--astro"] if astro else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -503,6 +506,7 @@ def test_sim_command_serves_and_writes_a_config(tmp_path: Path) -> None:
         out = airfleet("-c", str(config), "health", "--report", "json", env=exports)
         assert out.returncode == 0, out.stderr
         assert as_json(out.stdout)["summary"]["ok"] == 3
+        assert ("discovered 3 deployments" in out.stderr) is astro
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

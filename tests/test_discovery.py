@@ -21,16 +21,19 @@ from typing import Any
 
 import pytest
 import trustme
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 import airfleet
 from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
+from airfleet._yaml import load_located
 from airfleet.discovery import PAGE_SIZE, astro_api_url, deployment_from_astro
 from airfleet.engine import Engine
 from airfleet.errors import ConfigError, DiscoveryError
 from airfleet.fleet_file import load_fleet, parse_fleet
+from airfleet.fleet_freeze import freeze_fleet
 from airfleet.inventory import AstroSource, Deployment, Secret
 from airfleet.operations import plan_health, plan_trigger
 from airfleet.results import Outcome
@@ -583,3 +586,108 @@ def test_api_urls_become_the_https_deployment_url(
     url = astro_api_url(f"{scheme}{host}{path}{version}")
     assert url == f"https://{host}{path}"
     assert astro_api_url(url) == url  # already a deployment URL: unchanged
+
+
+# -- freezing ----------------------------------------------------------------------------
+
+
+async def test_a_frozen_fleet_is_the_discovered_one_with_its_references_kept(
+    astro: tuple[Simulator, str], tls: Tls
+) -> None:
+    sim, url = astro
+    text = _fleet_text(sim, url, tls) + (
+        "auth:\n"
+        "  ops: {kind: password, username: admin, password: '${OPS_PASSWORD}'}\n"
+        "deployments:\n"
+        "  - {name: on-prem, url: 'https://airflow.internal.example', auth: ops, tags: [onprem]}\n"
+    )
+    env = {**_env(sim), "OPS_PASSWORD": "ops-password-31337"}
+    fleet = parse_fleet(text, source="fleet.yaml", env=env)
+    found = await airfleet.discover(fleet)
+
+    frozen, warnings = freeze_fleet(load_located(text, source="fleet.yaml"), fleet.discovery, found)
+
+    assert warnings == []
+    assert "${OPS_PASSWORD}" in frozen
+    assert "${AIRFLEET_SIM_TOKEN}" in frozen
+    assert "ops-password-31337" not in frozen
+    assert sim.credentials.api_token not in frozen
+    static = parse_fleet(frozen, env=env)
+
+    def shape(d: Deployment) -> tuple[Any, ...]:
+        return (d.name, d.url, d.api, d.auth, d.tags, d.network)
+
+    awake = [d for d in found.deployments if d.unavailable is None]
+    assert [shape(d) for d in static.deployments] == [shape(d) for d in awake]
+    assert static.deployments[0].name == "on-prem"  # static entries first, as written
+    assert len(frozen.splitlines()) < 6 * len(awake)  # one short entry each
+    assert frozen.count("hibernating (Astro status HIBERNATING)") == 25  # the comment
+
+
+def test_a_literal_token_is_not_copied_into_the_frozen_file() -> None:
+    secret = "literal-astro-token-9f8e7d6c"
+    text = SOURCE.replace("${ASTRO_TOKEN}", secret)
+    fleet = parse_fleet(text, env={})
+    found = dataclasses.replace(fleet, discovery=())
+    frozen, warnings = freeze_fleet(load_located(text, source="f.yaml"), fleet.discovery, found)
+    assert secret not in frozen
+    assert "${AIRFLEET_ASTRO_TOKEN}" in frozen
+    assert len(warnings) == 1
+    assert "export it" in warnings[0]
+    assert secret not in warnings[0]
+
+
+def test_a_secret_elsewhere_in_the_file_refuses_a_frozen_copy() -> None:
+    text = SOURCE + "defaults: {proxy: 'http://bot:proxy-pass-5e6f7a8b@proxy.example:3128'}\n"
+    fleet = parse_fleet(text, env={"ASTRO_TOKEN": "t0k3n-value-123"})
+    with pytest.raises(ConfigError, match="a password written out in a URL") as caught:
+        freeze_fleet(load_located(text, source="f.yaml"), fleet.discovery, fleet)
+    assert caught.value.line == 6
+    assert "proxy-pass" not in str(caught.value)
+
+
+def test_cli_discover_writes_to_stdout_without_an_output(
+    astro_thread: SimThread, tls: Tls, tmp_path: Path
+) -> None:
+    sim = astro_thread.sim
+    fleet_yaml = tmp_path / "fleet.yaml"
+    fleet_yaml.write_text(_fleet_text(sim, astro_thread.url, tls), encoding="utf-8")
+    sim.reset_stats()
+    run = run_airfleet("-c", str(fleet_yaml), "discover", env=sim.env())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("# Written by `airfleet discover`")
+    assert sim.credentials.api_token not in run.stdout + run.stderr
+    assert sim.stats()["requests_total"] == 0  # the platform was asked; no deployment
+
+
+# -- platforms that page oddly ----------------------------------------------------------
+
+
+async def test_a_platform_that_ignores_offset_is_read_once() -> None:
+    seen: list[str] = []
+
+    async def deployments(request: web.Request) -> web.Response:
+        seen.append(request.query_string)
+        items = [
+            {"id": f"d{i}", "name": f"d{i}", "workspaceId": "w", "workspaceName": "w",
+             "status": "HEALTHY", "airflowVersion": "3.0.1",
+             "webServerAirflowApiUrl": f"127.0.0.1:1/d{i}/api/v2"}
+            for i in range(2)
+        ]  # fmt: skip
+        # The same page for every offset, and a total it never reaches.
+        return web.json_response({"deployments": items, "totalCount": 10, "offset": 0})
+
+    app = web.Application()
+    app.router.add_get("/v1/organizations/org/deployments", deployments)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        text = SOURCE.replace("clorg", "org") + f"      api_url: 'http://127.0.0.1:{port}'\n"
+        found = await airfleet.discover(parse_fleet(text, env={"ASTRO_TOKEN": "t0k3n-value-1"}))
+    finally:
+        await runner.cleanup()
+    assert [d.name for d in found.deployments] == ["d0", "d1"]
+    assert seen == ["offset=0&limit=100", "offset=2&limit=100"]

@@ -12,13 +12,13 @@ without asking the platform.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from airfleet import redaction
 from airfleet._yaml import Located
 from airfleet.errors import ConfigError
 from airfleet.fleet_file import astro_profile_name
@@ -27,6 +27,8 @@ from airfleet.inventory import AstroSource, Deployment, Fleet
 __all__ = ["freeze_fleet"]
 
 _SECRET_FIELDS = {"token": "TOKEN", "client_secret": "CLIENT_SECRET", "password": "PASSWORD"}
+# user:password@ in a URL (a proxy's): the one other place a secret is written.
+_PASSWORD_IN_URL = re.compile(r"://[^/@\s]*:[^/@\s]+@")
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -122,10 +124,10 @@ def _refuse_other_secrets(located: Located, document: dict[str, Any]) -> None:
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 walk(item, (*path, index))
-        elif isinstance(value, str) and "${" not in value and redaction.scrub(value) != value:
+        elif isinstance(value, str) and "${" not in value and _PASSWORD_IN_URL.search(value):
             raise ConfigError(
-                "holds a secret written out in the file (a proxy password?); move it to "
-                "an environment variable (${VAR}) before writing a frozen copy",
+                "holds a password written out in a URL (a proxy's?); move it to an "
+                "environment variable (${VAR}) before writing a frozen copy",
                 file=located.source,
                 line=located.line_of(path),
             )

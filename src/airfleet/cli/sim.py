@@ -14,6 +14,7 @@ EPILOG = """\b
 Examples:
   airfleet sim --deployments 50 --write-config sim-fleet.yaml
   airfleet sim --api v2 --latency-ms 50 --error-rate 0.05 --rate-limit 20
+  airfleet sim --deployments 250 --astro --write-config astro-fleet.yaml
 Then, in another shell, export the printed variables and run e.g.
   airfleet -c sim-fleet.yaml trigger refresh_dims -s tag:prod
 """
@@ -54,6 +55,12 @@ Then, in another shell, export the printed variables and run e.g.
 @click.option("--echo-credentials", is_flag=True, help="Refusals quote what they were sent.")
 @click.option("--compress", is_flag=True, help="Gzip every answer.")
 @click.option(
+    "--astro",
+    is_flag=True,
+    help="Serve the Astro platform API too (3 workspaces, a tenth hibernating); "
+    "--write-config then writes a fleet.yaml that discovers them.",
+)
+@click.option(
     "--tls-cert",
     type=click.Path(exists=True, dir_okay=False),
     help="Serve https with this PEM certificate (and its key, unless --tls-key).",
@@ -87,6 +94,7 @@ def sim(
     gateway: bool,
     echo_credentials: bool,
     compress: bool,
+    astro: bool,
     tls_cert: str | None,
     tls_key: str | None,
     tls_client_ca: str | None,
@@ -112,12 +120,20 @@ def sim(
         deployments=count, api=api, faults=faults, seed=seed, extra_dags=extra_dags
     )
     context = _server_context(tls_cert, tls_key, tls_client_ca)
+    if astro:
+        simulator.enable_astro()
 
     def ready(url: str) -> None:
         click.echo(f"simulated fleet of {count} deployments at {url}/d/<name>", err=True)
         click.echo(f"stats: {url}/_sim/stats", err=True)
+        if simulator.astro is not None:
+            organization = simulator.astro.organization
+            click.echo(f"Astro platform API: {url}/astro, organization {organization}", err=True)
         if write_config:
-            Path(write_config).write_text(simulator.fleet_yaml(url, auth=auth), encoding="utf-8")  # type: ignore[arg-type]
+            text = (
+                simulator.discovery_yaml(url) if astro else simulator.fleet_yaml(url, auth=auth)  # type: ignore[arg-type]
+            )
+            Path(write_config).write_text(text, encoding="utf-8")
             click.echo(f"wrote {write_config}; its secrets come from:", err=True)
         else:
             click.echo("fleet.yaml secrets, if you write one (--write-config):", err=True)
