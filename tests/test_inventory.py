@@ -315,7 +315,8 @@ def test_malformed_yaml_has_a_line() -> None:
         ("", "the file is empty"),
         ("- 1\n- 2\n", "top level must be a mapping"),
         ("version: 2\ndeployments: []\n", "version"),
-        ("version: 1\n", "deployments: is required"),
+        ("version: 1\n", "no deployments: list them under 'deployments'"),
+        ("version: 1\ndeployments: []\n", "or discover them"),
         ("version: 1\nversion: 1\n", "duplicate key 'version'"),
     ],
 )
