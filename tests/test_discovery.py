@@ -159,6 +159,23 @@ async def test_the_platform_s_429_and_retry_after_are_honoured(tls: Tls) -> None
     assert org.entries  # the organization is what was listed
 
 
+async def test_a_late_first_arrival_does_not_crowd_the_platform_s_window(tls: Tls) -> None:
+    sim = Simulator(deployments=200, api="v2", seed=2)
+    # The first request lands 300 ms after it left (a handshake across the
+    # world), among the ones sent after it; the platform counts arrivals.
+    org = sim.enable_astro(page_max=5, hibernating_every=None, workspace_names=True)
+    org.first_arrival_ms = 300
+    async with sim.running(ssl=tls.server) as server:
+        found = await airfleet.discover(
+            parse_fleet(_fleet_text(sim, server.url, tls), env=_env(sim))
+        )
+    assert len(found.deployments) == 200
+    platform = sim.stats()["astro"]
+    assert platform["requests"] == 40
+    assert platform["max_per_second"] <= 25
+    assert platform["rate_limited"] == 0
+
+
 async def test_sources_sharing_a_token_share_its_rate(
     astro: tuple[Simulator, str], tls: Tls
 ) -> None:

@@ -13,6 +13,8 @@ deployments that hibernate, whose Airflow answers nothing useful.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +50,10 @@ class AstroOrg:
     never). ``per_second``: GETs a token may make in any second; more get
     429 with ``Retry-After: 1``. ``workspace_names``: each deployment carries
     ``workspaceName`` (real answers may not). ``echo_credentials``: a
-    refusal quotes the Authorization header it was sent.
+    refusal quotes the Authorization header it was sent. ``latency_ms``:
+    how long each answer takes (an ``asyncio.sleep``). ``first_arrival_ms``:
+    how much later than it was sent the first request arrives (a TLS
+    handshake across the world), so it lands among the ones sent after it.
     """
 
     organization: str
@@ -59,10 +64,13 @@ class AstroOrg:
     per_second: float = 25.0
     workspace_names: bool = False
     echo_credentials: bool = False
+    latency_ms: float = 0.0
+    first_arrival_ms: float = 0.0
     # What the platform API saw.
     requests: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     refused: int = 0
+    arrived: bool = False
     windows: defaultdict[str, Window] = field(default_factory=lambda: defaultdict(Window))
     limits_asked: list[int | None] = field(default_factory=list)
 
@@ -71,6 +79,7 @@ class AstroOrg:
         return entry is not None and entry.status == "HIBERNATING"
 
     def reset_stats(self) -> None:
+        self.arrived = False
         self.requests.clear()
         self.rate_limited = 0
         self.refused = 0
@@ -99,6 +108,11 @@ async def serve_platform(
     tls: bool,
 ) -> web.Response:
     """Answer one platform API request (``/astro/v1/...``)."""
+    if org.first_arrival_ms and not org.arrived:
+        org.arrived = True
+        await asyncio.sleep(org.first_arrival_ms / 1000.0)
+        now = time.monotonic()
+    org.arrived = True
     tail = request.match_info["tail"].strip("/").split("/")
     if request.method != "GET":
         return reply(405, {"message": "Method Not Allowed", "statusCode": 405})
@@ -114,6 +128,8 @@ async def serve_platform(
         return reply(404, {"message": "Not Found", "statusCode": 404})
     endpoint = tail[3]
     org.requests[endpoint] += 1
+    if org.latency_ms:
+        await asyncio.sleep(org.latency_ms / 1000.0)
     header = request.headers.get("Authorization", "")
     token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
     if token != api_token:
@@ -157,14 +173,17 @@ async def serve_platform(
         )
     wanted = {w for value in request.query.getall("workspaceIds", []) for w in value.split(",")}
     host = request.host
-    items = [
-        _item(org, name, entry, deployments[name], host, tls)
+    matching = [
+        (name, entry)
         for name, entry in org.entries.items()
         if not wanted or entry.workspace_id in wanted
     ]
-    page = items[offset : offset + count]
+    page = [
+        _item(org, name, entry, deployments[name], host, tls)
+        for name, entry in matching[offset : offset + count]
+    ]
     return reply(
-        200, {"deployments": page, "limit": count, "offset": offset, "totalCount": len(items)}
+        200, {"deployments": page, "limit": count, "offset": offset, "totalCount": len(matching)}
     )
 
 
