@@ -338,12 +338,18 @@ def astro_thread(tls: Tls) -> Iterator[SimThread]:
         yield running
 
 
+@pytest.fixture
+def fleet_yaml(astro_thread: SimThread, tls: Tls, tmp_path: Path) -> Path:
+    """A fleet.yaml that discovers the threaded simulator's organization."""
+    path = tmp_path / "fleet.yaml"
+    path.write_text(_fleet_text(astro_thread.sim, astro_thread.url, tls), encoding="utf-8")
+    return path
+
+
 def test_cli_discovers_selects_by_workspace_and_freezes(
-    astro_thread: SimThread, tls: Tls, tmp_path: Path
+    astro_thread: SimThread, fleet_yaml: Path, tmp_path: Path
 ) -> None:
     sim = astro_thread.sim
-    fleet_yaml = tmp_path / "fleet.yaml"
-    fleet_yaml.write_text(_fleet_text(sim, astro_thread.url, tls), encoding="utf-8")
     env = sim.env()
     sim.reset_stats()
 
@@ -396,11 +402,9 @@ def _workspace(sim: Simulator, name: str) -> str:
 
 
 def test_cli_discovery_failure_is_one_line_exit_2_nothing_sent(
-    astro_thread: SimThread, tls: Tls, tmp_path: Path
+    astro_thread: SimThread, fleet_yaml: Path, tmp_path: Path
 ) -> None:
     sim = astro_thread.sim
-    fleet_yaml = tmp_path / "fleet.yaml"
-    fleet_yaml.write_text(_fleet_text(sim, astro_thread.url, tls), encoding="utf-8")
     sim.reset_stats()
     run = run_airfleet(
         "-c", str(fleet_yaml), "health", env={ENV_VARS["api_token"]: "not-the-token-0123456789"}
@@ -416,11 +420,9 @@ def test_cli_discovery_failure_is_one_line_exit_2_nothing_sent(
 
 
 def test_cli_dry_run_shows_the_discovered_plan(
-    astro_thread: SimThread, tls: Tls, tmp_path: Path
+    astro_thread: SimThread, fleet_yaml: Path, tmp_path: Path
 ) -> None:
     sim = astro_thread.sim
-    fleet_yaml = tmp_path / "fleet.yaml"
-    fleet_yaml.write_text(_fleet_text(sim, astro_thread.url, tls), encoding="utf-8")
     sim.reset_stats()
     run = run_airfleet(
         "-c", str(fleet_yaml), "trigger", "example_etl", "-s", "name:dep-000*",
@@ -664,11 +666,9 @@ def test_a_secret_elsewhere_in_the_file_refuses_a_frozen_copy() -> None:
 
 
 def test_cli_discover_writes_to_stdout_without_an_output(
-    astro_thread: SimThread, tls: Tls, tmp_path: Path
+    astro_thread: SimThread, fleet_yaml: Path, tmp_path: Path
 ) -> None:
     sim = astro_thread.sim
-    fleet_yaml = tmp_path / "fleet.yaml"
-    fleet_yaml.write_text(_fleet_text(sim, astro_thread.url, tls), encoding="utf-8")
     sim.reset_stats()
     run = run_airfleet("-c", str(fleet_yaml), "discover", env=sim.env())
     assert run.returncode == 0, run.stderr

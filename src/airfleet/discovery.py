@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import ipaddress
 import random
 import re
 from collections import deque
@@ -44,6 +43,7 @@ from airfleet.errors import ConfigError, DiscoveryError, TransportError
 from airfleet.events import AttemptFinished, Event
 from airfleet.inventory import AstroSource, Deployment, Fleet, Secret, server_of
 from airfleet.limits import WINDOW_S, Pacer
+from airfleet.network import is_loopback
 from airfleet.retry import RetryPolicy
 from airfleet.transport import AiohttpTransport, HttpRequest, HttpResponse, Transport
 
@@ -135,7 +135,7 @@ def astro_api_url(value: str) -> str | None:
         return None
     if "@" in parts.netloc or parts.query or parts.fragment or any(c.isspace() for c in url):
         return None
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return None  # a credential goes with every request: https only, off this machine
     return url
 
@@ -311,8 +311,8 @@ class _Platform:
             if isinstance(total, int) and not isinstance(total, bool):
                 if offset >= total:
                     break
-            elif limit is None or len(page) < limit:
-                break  # no total: a short page is the last
+            elif limit is not None and len(page) < limit:
+                break  # no total: a page shorter than asked is the last (else: an empty one)
         return list(items.values())
 
     async def _get(self, path: str, params: tuple[tuple[str, str], ...]) -> Any:
@@ -498,12 +498,3 @@ def _clash(
 
 def _tag(text: str) -> str:
     return _TAG_RUN.sub("-", text.lower()).strip("-")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -6,7 +6,6 @@ nothing from here: the rest of airfleet uses a Fleet without loading one.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -48,7 +47,13 @@ from airfleet.inventory import (
     TokenAuth,
     server_of,
 )
-from airfleet.network import TlsFileError, check_tls_files, parse_proxy_url, without_user_info
+from airfleet.network import (
+    TlsFileError,
+    check_tls_files,
+    is_loopback,
+    parse_proxy_url,
+    without_user_info,
+)
 from airfleet.selection import parse_selectors
 
 __all__ = ["astro_profile_name", "load_fleet", "parse_fleet"]
@@ -708,19 +713,10 @@ def _check_url(
         port = 0  # not a number, or above 65535
     if port == 0:
         raise located.error(path, f"{shown!r}: the port must be a number from 1 to 65535")
-    if parts.scheme == "http" and not allow_insecure and not _loopback(host):
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
         raise located.error(
             path,
             f"{shown!r} is plain http to a non-loopback host; use https, "
             "or set allow_insecure: true next to it",
         )
     return url.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -26,6 +26,7 @@ __all__ = [
     "TlsFileError",
     "check_tls_files",
     "environment_ca_bundle",
+    "is_loopback",
     "parse_proxy_url",
     "ssl_context",
     "summarize",
@@ -41,6 +42,17 @@ _CERT_PEM = (
 )
 # Names listed in one warning line before "and N more".
 _MAX_NAMED = 5
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: where plain http carries no credential off
+    this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # -- proxies ------------------------------------------------------------------------

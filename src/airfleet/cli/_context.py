@@ -23,7 +23,7 @@ from rich.console import Console
 
 from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.cli._dry_run import print_plan
-from airfleet.cli._output import AtomicOutput
+from airfleet.cli._output import output_to
 from airfleet.cli._progress import ProgressListener
 from airfleet.discovery import discover
 from airfleet.engine import Engine, RunReport
@@ -179,19 +179,10 @@ class CliContext:
         body that returns an exit code has written its own output.
         """
         fmt = self.format_for(report_format, output)
-        target = AtomicOutput(output) if output else None  # checked before anything is sent
-        out: TextIO = target.file if target is not None else sys.stdout
-        if announce is not None:
-            click.echo(announce, err=True)
-        try:
-            code = anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
-        except BaseException:
-            if target is not None:
-                target.discard()
-            raise
-        if target is not None:
-            target.commit()
-        return code
+        with output_to(output) as out:  # a file that cannot be written: before anything is sent
+            if announce is not None:
+                click.echo(announce, err=True)
+            return anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
 
     def format_for(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
         if report_format is not None:

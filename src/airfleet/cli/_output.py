@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from airfleet.errors import UsageError
 
-__all__ = ["AtomicOutput"]
+__all__ = ["AtomicOutput", "output_to"]
 
 
 class AtomicOutput:
@@ -55,3 +57,19 @@ class AtomicOutput:
         self.file.close()
         with contextlib.suppress(FileNotFoundError):
             self._temporary.unlink()
+
+
+@contextlib.contextmanager
+def output_to(path: str | None) -> Iterator[TextIO]:
+    """``-o FILE`` as an :class:`AtomicOutput` made now, committed when the block ends
+    and discarded if it raises (an interruption included); stdout without a path."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = AtomicOutput(path)
+    try:
+        yield target.file
+    except BaseException:
+        target.discard()
+        raise
+    target.commit()

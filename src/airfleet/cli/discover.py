@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from airfleet._yaml import load_located
 from airfleet.cli._context import CliContext
-from airfleet.cli._output import AtomicOutput
+from airfleet.cli._output import output_to
 from airfleet.errors import ConfigError, UsageError
 from airfleet.fleet_file import load_fleet
 from airfleet.fleet_freeze import freeze_fleet
@@ -30,7 +29,7 @@ Examples:
 )
 @click.pass_obj
 def discover(obj: CliContext, output: str | None) -> None:
-    """Ask the platforms in the fleet file's ``discover:`` for their deployments, and
+    """Ask the platforms in the fleet file's discover: section for their deployments, and
     write them, with the file's static ones, as a static fleet.yaml.
 
     Secrets stay ${VAR} references. Hibernating deployments are listed in a
@@ -48,17 +47,11 @@ def discover(obj: CliContext, output: str | None) -> None:
         located = load_located(Path(path).read_text(encoding="utf-8"), source=path)
     except OSError as exc:  # it was read a moment ago
         raise ConfigError(f"cannot read it: {exc}", file=path) from exc
-    target = AtomicOutput(output) if output else None  # checked before the platform is asked
-    try:
+    with output_to(output) as out:  # a file that cannot be written: before the platform is asked
         found = obj.discovered(fleet)
         frozen, warnings = freeze_fleet(located, fleet.discovery, found)
         for warning in warnings:
             click.echo(f"airfleet: warning: {warning}", err=True)
-        (target.file if target is not None else sys.stdout).write(frozen)
-    except BaseException:
-        if target is not None:
-            target.discard()
-        raise
-    if target is not None:
-        target.commit()
+        out.write(frozen)
+    if output is not None:
         click.echo(f"fleet written to {output}", err=True)
