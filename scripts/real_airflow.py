@@ -135,6 +135,14 @@ airfleet_fails()
 airfleet_idle()
 '''
 DAG_IDS = ("airfleet_ok", "airfleet_fails", "airfleet_idle")
+# An Airflow DAG file that no longer imports (its words "airflow" and "dag"
+# make the DAG processor's safe mode parse it): the import error
+# `airfleet import-errors` reports.
+BROKEN_DAG_FILE = "airfleet_broken.py"
+BROKEN_DAGS = """# An airflow dag file whose import fails on purpose.
+import airfleet_no_such_module  # noqa: F401
+"""
+BROKEN_MESSAGE = "ModuleNotFoundError: No module named 'airfleet_no_such_module'"
 
 
 class SetupError(RuntimeError):
@@ -378,6 +386,7 @@ def _prepare_home(home: Path) -> None:
     for folder in ("dags", "logs"):
         (home / folder).mkdir(parents=True, exist_ok=True)
     (home / "dags" / "airfleet_dags.py").write_text(DAGS_FILE, encoding="utf-8")
+    (home / "dags" / BROKEN_DAG_FILE).write_text(BROKEN_DAGS, encoding="utf-8")
 
 
 def _spawn(argv: Sequence[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -11,15 +11,18 @@ import sys
 import click
 
 from airfleet.cli._context import CliContext
+from airfleet.cli.api import api
 from airfleet.cli.audit import audit
 from airfleet.cli.dags import dags
 from airfleet.cli.demo import demo
 from airfleet.cli.discover import discover
 from airfleet.cli.health import health
 from airfleet.cli.history import history
+from airfleet.cli.import_errors import import_errors
 from airfleet.cli.pause import pause, unpause
 from airfleet.cli.pools import pools
 from airfleet.cli.run import run
+from airfleet.cli.runs import runs
 from airfleet.cli.sim import sim
 from airfleet.cli.trigger import trigger
 from airfleet.errors import AirfleetError
@@ -33,6 +36,9 @@ Examples:
   airfleet -c fleet.yaml health
   airfleet trigger refresh_dims -s tag:prod -s tag:eu --wait
   airfleet pools -s 'name:prod-*' --report markdown -o pools.md
+  airfleet runs --state failed --since 24h
+  airfleet import-errors -s tag:prod
+  airfleet api /dags -f only_active=true --paginate
   airfleet audit pools --spec pools.yaml --apply --dry-run
   airfleet run configs/jobs/nightly.yaml --resume
   airfleet discover -o fleet.frozen.yaml
@@ -80,6 +86,9 @@ for command in (
     pause,
     unpause,
     health,
+    runs,
+    import_errors,
+    api,
     audit,
     run,
     history,

@@ -71,6 +71,11 @@ class Dialect(ABC):
     # Airflow 3 wants a JWT from {url}/auth/token.
     login_style: ClassVar[Literal["basic", "jwt"]]
     page_limit: ClassVar[int] = 100
+    # A run listing's "since": when the run started on Airflow 2; on Airflow 3
+    # when it may run (run_after), which a run still queued has too. Newest
+    # first by the same field.
+    runs_since: ClassVar[str] = "start_date_gte"
+    runs_newest_first: ClassVar[str] = "-start_date"
 
     def __repr__(self) -> str:
         return f"<dialect {self.name}>"
@@ -122,6 +127,25 @@ class Dialect(ABC):
 
     def list_pools(self, *, limit: int, offset: int) -> Request:
         return _page(f"{self.prefix}/pools", limit, offset)
+
+    def list_runs(
+        self,
+        dag_id: str | None,
+        *,
+        limit: int,
+        offset: int,
+        states: tuple[str, ...] = (),
+        since: str | None = None,
+    ) -> Request:
+        """A page of a DAG's runs (``None``: every DAG's, Airflow's ``~``), newest first."""
+        extra = [("order_by", self.runs_newest_first), *(("state", s) for s in states)]
+        if since is not None:
+            extra.append((self.runs_since, since))
+        path = f"{self.prefix}/dags/{'~' if dag_id is None else seg(dag_id)}/dagRuns"
+        return _page(path, limit, offset, tuple(extra))
+
+    def list_import_errors(self, *, limit: int, offset: int) -> Request:
+        return _page(f"{self.prefix}/importErrors", limit, offset)
 
     def create_pool(self, name: str, fields: PoolFields) -> Request:
         body: dict[str, Any] = {
@@ -284,6 +308,49 @@ class Dialect(ABC):
         dag = _require_mapping(body, "DAG")
         return {"dag_id": _require_str(dag, "dag_id"), "is_paused": bool(dag.get("is_paused"))}
 
+    def read_runs(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of runs as report rows (dates in UTC ``Z``), and ``total_entries``."""
+        page = _require_mapping(body, "DAG run list")
+        items = page.get("dag_runs")
+        if not isinstance(items, list):
+            raise ValueError("DAG run list answer has no 'dag_runs' array")
+        rows = []
+        for item in items:
+            run = _require_mapping(item, "DAG run")
+            rows.append(
+                {
+                    "dag_id": _require_str(run, "dag_id"),
+                    "dag_run_id": _require_str(run, "dag_run_id"),
+                    "state": _optional_str(run, "state"),
+                    "logical_date": _optional_date(run, "logical_date"),
+                    "start_date": _optional_date(run, "start_date"),
+                    "end_date": _optional_date(run, "end_date"),
+                    "run_type": _optional_str(run, "run_type"),
+                }
+            )
+        return rows, _total(page)
+
+    def read_import_errors(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of import errors: file, time, the exception's line and the whole trace."""
+        page = _require_mapping(body, "import error list")
+        items = page.get("import_errors")
+        if not isinstance(items, list):
+            raise ValueError("import error list answer has no 'import_errors' array")
+        rows = []
+        for item in items:
+            error = _require_mapping(item, "import error")
+            trace = _optional_str(error, "stack_trace") or ""
+            rows.append(
+                {
+                    "import_error_id": error.get("import_error_id"),
+                    "filename": _require_str(error, "filename"),
+                    "timestamp": _optional_date(error, "timestamp"),
+                    "message": _exception_line(trace),
+                    "stack_trace": trace,
+                }
+            )
+        return rows, _total(page)
+
     def read_dag_paused(self, body: Any) -> bool:
         """Is the DAG paused? (A DAG answer without the flag is not an answer.)"""
         paused = _require_mapping(body, "DAG").get("is_paused")
@@ -316,6 +383,15 @@ def _page(path: str, limit: int, offset: int, extra: tuple[tuple[str, str], ...]
     """One page of a listing. Every deployment asks for the same few pages, and
     a Request is frozen, so each is made once and shared."""
     return Request("GET", path, params=(("limit", str(limit)), ("offset", str(offset)), *extra))
+
+
+def _exception_line(trace: str) -> str:
+    """What went wrong, in one line: a Python traceback's last line (its first is
+    "Traceback (most recent call last):"), else the first."""
+    lines = [line.strip() for line in trace.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def _validation_item(item: Any) -> str:

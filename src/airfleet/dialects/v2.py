@@ -18,6 +18,8 @@ class AirflowV2(Dialect):
 
     name: ClassVar[Literal["v1", "v2"]] = "v2"
     prefix: ClassVar[str] = "/api/v2"
+    runs_since: ClassVar[str] = "run_after_gte"
+    runs_newest_first: ClassVar[str] = "-run_after"
     login_style: ClassVar[Literal["basic", "jwt"]] = "jwt"
 
     def health(self) -> Request:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import secrets
 import time
@@ -37,15 +38,26 @@ from airfleet.inventory import Deployment, Fleet, FleetLimits
 from airfleet.jobs.audit import audit_pools
 from airfleet.jobs.journal import Journal, JournalRun, call_key, result_from_dict
 from airfleet.jobs.spec import (
+    ApiOptions,
     AuditOptions,
     DagsOptions,
     HealthOptions,
+    ImportErrorsOptions,
     Job,
     JobStep,
+    RunsOptions,
     TriggerOptions,
 )
 from airfleet.jobs.windows import window_label, window_start
-from airfleet.operations import plan_health, plan_pause, plan_trigger
+from airfleet.operations import (
+    parse_since,
+    plan_api,
+    plan_health,
+    plan_import_errors,
+    plan_pause,
+    plan_runs,
+    plan_trigger,
+)
 from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
 from airfleet.results import Collector, Outcome, Result, Summary
@@ -209,8 +221,37 @@ def plan_step(step: JobStep, deployments: Sequence[Deployment], *, run_id: str |
         return plan_pause(deployments, options.dags, paused=step.kind == "pause")
     if isinstance(options, AuditOptions):
         return plan_audit(deployments, options.spec, prune=options.prune)
+    if isinstance(options, ApiOptions):
+        return _plan_api_step(deployments, options)
+    if isinstance(options, RunsOptions):
+        since = parse_since(options.since) if options.since is not None else None
+        return plan_runs(
+            deployments, options.dags, states=options.states, since=since, limit=options.limit
+        )
+    if isinstance(options, ImportErrorsOptions):
+        return plan_import_errors(deployments)
     assert isinstance(options, HealthOptions)  # noqa: S101 - the union is closed
     return plan_health(deployments)
+
+
+def _plan_api_step(deployments: Sequence[Deployment], options: ApiOptions) -> Plan:
+    # As the command line does it: fields are the query of a GET or DELETE,
+    # or when a body is given; otherwise they are the body.
+    query = options.method in ("GET", "DELETE") or options.body is not None
+    params = tuple((k, _query_value(v)) for k, v in options.fields.items()) if query else ()
+    body = options.body if options.body is not None or query else dict(options.fields) or None
+    return plan_api(
+        deployments,
+        options.method,
+        options.path,
+        params=params,
+        body=body,
+        paginate=options.paginate,
+    )
+
+
+def _query_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:

@@ -40,16 +40,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from airfleet._yaml import Located, config_error_from, did_you_mean, dotted, load_located
 from airfleet.errors import ConfigError, UsageError
 from airfleet.jobs.windows import parse_window
+from airfleet.operations.api import check_api_path
+from airfleet.operations.reads import parse_since
 from airfleet.pool_spec import PoolSpec, load_pool_spec
 from airfleet.selection import parse_selectors
 
 __all__ = [
     "STEP_KINDS",
+    "ApiOptions",
     "AuditOptions",
     "DagsOptions",
     "HealthOptions",
+    "ImportErrorsOptions",
     "Job",
     "JobStep",
+    "RunsOptions",
     "StepKind",
     "StepLimits",
     "TriggerOptions",
@@ -57,8 +62,19 @@ __all__ = [
     "parse_job",
 ]
 
-StepKind = Literal["trigger", "pause", "unpause", "health", "audit_pools"]
-STEP_KINDS: tuple[StepKind, ...] = ("trigger", "pause", "unpause", "health", "audit_pools")
+StepKind = Literal[
+    "trigger", "pause", "unpause", "health", "audit_pools", "api", "runs", "import_errors"
+]
+STEP_KINDS: tuple[StepKind, ...] = (
+    "trigger",
+    "pause",
+    "unpause",
+    "health",
+    "audit_pools",
+    "api",
+    "runs",
+    "import_errors",
+)
 
 # Names end up in directory names and run ids: keep them to what both accept.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -109,7 +125,45 @@ class AuditOptions:
     prune: bool = False
 
 
-StepOptions = TriggerOptions | DagsOptions | HealthOptions | AuditOptions
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    """One request to ``path`` under each deployment's API root (``airfleet api``).
+
+    ``fields`` are query parameters for GET and DELETE and the JSON body
+    otherwise, unless ``body`` is given (then they go in the query).
+    """
+
+    path: str
+    method: str = "GET"
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = None
+    paginate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunsOptions:
+    """List DAG runs (``airfleet runs``); ``since`` is read when the step is planned."""
+
+    dags: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    since: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportErrorsOptions:
+    """Import errors take no options."""
+
+
+StepOptions = (
+    TriggerOptions
+    | DagsOptions
+    | HealthOptions
+    | AuditOptions
+    | ApiOptions
+    | RunsOptions
+    | ImportErrorsOptions
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +277,44 @@ class _Audit(_Step):
     prune: bool = False
 
 
+class _Api(_Step):
+    path: Annotated[str, Field(min_length=1)]
+    method: Literal["GET", "POST", "PATCH", "PUT", "DELETE"] = "GET"
+    fields: dict[str, Any] = {}
+    body: Any = None
+    paginate: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        try:
+            check_api_path(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class _Runs(_Step):
+    dags: list[Annotated[str, Field(min_length=1)]] = []
+    states: list[Literal["queued", "running", "success", "failed"]] = []
+    since: str | None = None
+    limit: PositiveInt | None = None
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_since(value)
+            except UsageError as exc:
+                raise ValueError(str(exc).replace("--since ", "")) from None
+        return value
+
+
+class _ImportErrors(_Step):
+    pass
+
+
 class _Job(_Strict):
     version: Literal[1]
     name: str
@@ -252,6 +344,9 @@ _MODELS: dict[StepKind, type[_Step]] = {
     "unpause": _Dags,
     "health": _Health,
     "audit_pools": _Audit,
+    "api": _Api,
+    "runs": _Runs,
+    "import_errors": _ImportErrors,
 }
 _ALLOWED_TOP: dict[tuple[str | int, ...], tuple[str, ...]] = {(): tuple(_Job.model_fields)}
 
@@ -368,6 +463,14 @@ def _step(located: Located, position: int, raw: Any, base: Path) -> JobStep:
     elif isinstance(parsed, _Audit):
         spec_path = _existing(located, (*where, "spec"), base, parsed.spec, "pool spec")
         options = AuditOptions(load_pool_spec(spec_path), apply=parsed.apply, prune=parsed.prune)
+    elif isinstance(parsed, _Api):
+        options = ApiOptions(
+            parsed.path, parsed.method, dict(parsed.fields), parsed.body, parsed.paginate
+        )
+    elif isinstance(parsed, _Runs):
+        options = RunsOptions(tuple(parsed.dags), tuple(parsed.states), parsed.since, parsed.limit)
+    elif isinstance(parsed, _ImportErrors):
+        options = ImportErrorsOptions()
     else:
         options = HealthOptions()
     limits = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import operator
+from collections.abc import Callable, Generator, Hashable
 from typing import Any, TypeVar
 
 from airfleet.dialects.base import Dialect
@@ -49,15 +50,19 @@ def paginate(
     dialect: Dialect,
     make: Callable[..., Request],
     reader: Callable[[Any], tuple[list[dict[str, Any]], int | None]],
-    key: str,
+    key: str | Callable[[dict[str, Any]], Hashable],
 ) -> Generator[Step, Answer, tuple[list[dict[str, Any]], int | None]]:
-    """Every item of a paged list, deduplicated by ``key``.
+    """Every item of a paged list, deduplicated by ``key`` (a field, or a function of
+    the item), in the order of its key.
 
     Servers clamp ``limit`` silently, so pages are counted by the items each
     answer actually holds. When the first page says ``total_entries``, the
     remaining pages are fetched concurrently; a sequential sweep then picks up
     anything the concurrent pass missed (items added meanwhile).
     """
+    key_of: Callable[[dict[str, Any]], Hashable] = (
+        operator.itemgetter(key) if isinstance(key, str) else key
+    )
     limit = dialect.page_limit
     first = yield make(limit=limit, offset=0)  # not `ask`: one generator less per listing
     assert isinstance(first, Response)  # noqa: S101 - the engine's contract
@@ -68,7 +73,7 @@ def paginate(
         # All of it in one answer, nothing to merge or sort: the common case
         # (a deployment's pools are often just default_pool).
         return items, total
-    by_key = {item[key]: item for item in items}
+    by_key = {key_of(item): item for item in items}
     page = len(items)
     offset = page
     if total is not None and page and total > page:
@@ -78,7 +83,7 @@ def paginate(
             if not answer.ok:
                 raise ApiError(answer.status, dialect.error_message(answer), body=answer.text)
             more, _ = read(reader, answer)
-            by_key.update((item[key], item) for item in more)
+            by_key.update((key_of(item), item) for item in more)
         offset = total
     while page and (total is None or len(by_key) < total):
         answer = yield from ask(make(limit=limit, offset=offset))
@@ -86,7 +91,7 @@ def paginate(
             raise ApiError(answer.status, dialect.error_message(answer), body=answer.text)
         more, new_total = read(reader, answer)
         known = len(by_key)
-        by_key.update((item[key], item) for item in more)
+        by_key.update((key_of(item), item) for item in more)
         if len(by_key) == known:
             # An empty page, or a server that ignores offset: nothing new comes.
             break
@@ -94,4 +99,4 @@ def paginate(
         page = len(more)
         if new_total is not None:
             total = new_total
-    return sorted(by_key.values(), key=lambda item: str(item[key])), total
+    return sorted(by_key.values(), key=lambda item: str(key_of(item))), total

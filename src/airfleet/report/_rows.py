@@ -16,11 +16,15 @@ Row = list[str]
 
 # Identifiers a table shows whole; numbers it right-aligns.
 KEYS = frozenset({"step", "deployment"})
-_NUMBERS = frozenset({"attempts", "ms", "run s", "status", "slots", "occupied", "queued", "open"})
+_NUMBERS = frozenset(
+    {"attempts", "ms", "run s", "status", "slots", "occupied", "queued", "open", "runs"}
+)
 # Short headers for a narrow terminal (CSV and Markdown keep the names).
 _HEADERS = {"attempts": "tries"}
 # Sentences, which wrap before a name does.
-_PROSE = frozenset({"note", "error", "detail", "tags", "problems", "applied", "want → have"})
+_PROSE = frozenset(
+    {"note", "error", "detail", "tags", "problems", "applied", "want → have", "error message"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,51 @@ def _trigger(result: Result) -> list[Row]:
     ]
 
 
+def _runs(result: Result) -> list[Row]:
+    """One row per deployment: its runs counted by state, and which failed."""
+    if result.outcome is not Outcome.OK:
+        return _failure_row(result, 5)
+    data = result.data
+    by_state = data.get("by_state", {})
+    failed = [
+        f"{r['dag_id']} {r['dag_run_id']}"
+        for r in data.get("runs", [])
+        if r.get("state") == "failed"
+    ]
+    shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    states = ", ".join(f"{state} {count}" for state, count in by_state.items())
+    return [[result.deployment, _fmt(data.get("total")), states, shown, ""]]
+
+
+def _import_errors(result: Result) -> list[Row]:
+    """One row per import error (a deployment without any: one row saying so)."""
+    errors = result.data.get("import_errors")
+    if not isinstance(errors, list):
+        return _failure_row(result, 5)
+    if not errors:
+        return [[result.deployment, "none", "", "", ""]]
+    return [
+        [result.deployment, e["filename"], _fmt(e.get("timestamp")), e.get("message") or "", ""]
+        for e in errors
+    ]
+
+
+def _api(result: Result) -> list[Row]:
+    """The answer in one cell: its JSON, cut to a screenful."""
+    answer = json.dumps(dict(result.data), sort_keys=True) if result.data else ""
+    if len(answer) > 300:
+        answer = answer[:297] + "..."
+    return [
+        [
+            result.deployment,
+            result.target,
+            _fmt(result.status),
+            answer,
+            "" if result.ok else _reason(result),
+        ]
+    ]
+
+
 def _generic(result: Result) -> list[Row]:
     return [
         [
@@ -249,6 +298,21 @@ _BY_OPERATION = {
         ("deployment", "version", "api", "healthy", "problems", "error"),
         _health,
         frozenset({"problems", "error"}),
+    ),
+    "runs": Columns(
+        ("deployment", "runs", "by state", "failed", "error"),
+        _runs,
+        frozenset({"by state", "failed", "error"}),
+    ),
+    "import_errors": Columns(
+        ("deployment", "file", "since", "error message", "error"),
+        _import_errors,
+        frozenset({"file", "error message", "error"}),
+    ),
+    "api": Columns(
+        ("deployment", "request", "status", "answer", "error"),
+        _api,
+        frozenset({"request", "answer", "error"}),
     ),
 }
 
