@@ -7,9 +7,10 @@ import random
 import ssl as ssl_module
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import anyio
@@ -19,7 +20,14 @@ from aiohttp import web
 from airfleet.sim.app import build_app
 from airfleet.sim.astro import AstroEntry, AstroOrg
 from airfleet.sim.faults import Faults
-from airfleet.sim.state import Pool, SimDag, SimDeployment
+from airfleet.sim.state import (
+    HISTORY_UNTIL,
+    Pool,
+    SimDag,
+    SimDeployment,
+    past_runs,
+    utcnow,
+)
 from airfleet.sim.stats import Stats, Window
 from airfleet.sim.tls import TlsFront
 from airfleet.sim.tokens import SimCredentials, TokenBook
@@ -53,6 +61,13 @@ class Simulator:
     Deployment ``i`` is named ``{name_prefix}-{i:04d}``; its tags are one of
     prod/staging/dev (``i % 3``), one of eu/us (``i % 2``) and its API. With
     ``api="mixed"`` even deployments speak v2 (Airflow 3), odd ones v1.
+
+    ``run_history``: past runs per deployment, spread over its DAGs and the
+    3 days before ``history_until``, the same for the same ``seed``; they never
+    change by themselves and are not counted in ``runs_total`` or ``runs``,
+    which count triggered runs. ``import_errors``: per deployment name, the
+    ``(filename, stack_trace)`` of files its DAG processor could not import
+    (a filename relative to the DAGs folder; Airflow 2 shows it absolute).
     """
 
     def __init__(
@@ -70,9 +85,16 @@ class Simulator:
         pool_slots: int = 128,
         name_prefix: str = "dep",
         v1_auth_failure_status: Literal[401, 403] = 403,
+        run_history: int = 0,
+        history_until: datetime = HISTORY_UNTIL,
+        import_errors: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         if api not in ("v1", "v2", "mixed"):
             raise ValueError(f"api must be v1, v2 or mixed, not {api!r}")
+        if run_history < 0:
+            raise ValueError(f"run_history must be 0 or more, not {run_history}")
+        if history_until.tzinfo is None:
+            raise ValueError("history_until must have a time zone (e.g. datetime.UTC)")
         self.faults = faults or Faults()
         self.rng = random.Random(seed)
         self.run_queued_s = run_queued_s
@@ -114,7 +136,17 @@ class Simulator:
                 occupied=self.rng.randrange(0, 4),
                 queued=self.rng.randrange(0, 3),
             )
+            # Its own generator: the history does not shift the faults' random
+            # sequence, nor depend on how many deployments come before it.
+            history = random.Random(f"history-{seed}-{name}")
+            for run in past_runs(dep, history, run_history, history_until):
+                dep.add_run(run)
             self.deployments[name] = dep
+        for name, errors in (import_errors or {}).items():
+            if name not in self.deployments:
+                raise ValueError(f"import_errors names no simulated deployment: {name!r}")
+            for filename, stack_trace in errors:
+                self.deployments[name].record_import_error(filename, stack_trace, history_until)
 
     # -- facts --------------------------------------------------------------------------
 
@@ -227,6 +259,32 @@ class Simulator:
 
     def delete_pool(self, deployment: str, name: str) -> None:
         self.deployments[deployment].pools.pop(name, None)
+
+    def add_import_error(
+        self,
+        deployment: str,
+        filename: str,
+        stack_trace: str,
+        *,
+        timestamp: datetime | None = None,
+    ) -> int:
+        """Make ``deployment`` report that its DAG processor could not import ``filename``.
+
+        A file that already has an error keeps its ``import_error_id`` and gets
+        the new trace, as Airflow updates the file's row on each parse.
+        ``timestamp`` (when it was parsed) defaults to now. Returns the id.
+        """
+        when = utcnow() if timestamp is None else timestamp
+        dep = self.deployments[deployment]
+        return dep.record_import_error(filename, stack_trace, when).import_error_id
+
+    def clear_import_errors(self, deployment: str, filename: str | None = None) -> None:
+        """Forget ``filename``'s import error (the file was fixed), or every one."""
+        dep = self.deployments[deployment]
+        if filename is None:
+            dep.import_errors.clear()
+        else:
+            dep.forget_import_error(filename)
 
     def set_paused(self, deployment: str, dag_id: str, paused: bool) -> None:
         self.deployments[deployment].dags[dag_id].is_paused = paused

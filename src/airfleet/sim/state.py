@@ -1,16 +1,37 @@
-"""One simulated deployment's state (DAGs, runs, pools) and its JSON shapes per API."""
+"""One simulated deployment's state (DAGs, runs, pools, import errors) and its JSON per API."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-__all__ = ["DagRun", "Pool", "SimDag", "SimDeployment", "iso"]
+__all__ = [
+    "HISTORY_UNTIL",
+    "DagRun",
+    "ParseImportError",
+    "Pool",
+    "SimDag",
+    "SimDeployment",
+    "iso",
+    "past_runs",
+]
 
 Api = Literal["v1", "v2"]
 VERSIONS = {"v1": "2.11.2", "v2": "3.3.2"}
+DAGS_FOLDER = "/opt/airflow/dags"
+# The simulator's fixed "present" for everything seeded (the health heartbeats
+# say the same instant), so a seed always gives the same history.
+HISTORY_UNTIL = datetime(2026, 11, 24, tzinfo=UTC)
+HISTORY_SPAN = timedelta(days=3)
+# Mostly finished well; "running" and "queued" ones are stuck (a full pool, a
+# dead worker) and stay so.
+_PAST_STATES = ("success", "failed", "running", "queued")
+_PAST_WEIGHTS = (78, 12, 6, 4)
+_SCHEDULED_SHARE = 0.8
+_SCHEDULE_INTERVAL = timedelta(hours=1)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -39,7 +60,38 @@ class DagRun:
     created: float  # the simulator clock, for the state machine
     conf: dict[str, Any]
     note: str | None
-    forced: str | None = None  # a state set by PATCH
+    forced: str | None = None  # a state set by PATCH, or a past run's state
+    run_type: str = "manual"
+    triggered_by: str = "rest_api"
+    run_after: datetime | None = None  # None: queued_at
+    interval_end: datetime | None = None  # data_interval_end; None: the logical date
+    # A run of the seeded history: its dates are fixed, the state machine does
+    # not move it, and only a PATCH changes it (as Airflow's set_state does).
+    past: bool = False
+    started: datetime | None = None
+    ended: datetime | None = None
+    seq: int = 0  # the metadata database's id: the default listing order, across DAGs
+
+    def set_past_state(self, state: str, now: datetime) -> None:
+        """A PATCH of a past run: its dates change as Airflow 2.11's ``DagRun.set_state`` says."""
+        before = self.forced
+        if state == "queued":
+            self.queued_at = now
+            if before != "queued":
+                self.started = self.ended = None
+        elif before in ("queued", "running"):
+            self.ended = now
+        self.forced = state
+
+
+@dataclass(slots=True)
+class ParseImportError:
+    """A DAG file the DAG processor could not import (one per file, as in Airflow)."""
+
+    import_error_id: int
+    filename: str  # relative to the DAGs folder, as Airflow 3 keeps it
+    stack_trace: str
+    timestamp: datetime
 
 
 @dataclass(slots=True)
@@ -66,6 +118,44 @@ class SimDeployment:
     dags: dict[str, SimDag] = field(default_factory=dict)
     runs: dict[str, dict[str, DagRun]] = field(default_factory=dict)
     pools: dict[str, Pool] = field(default_factory=dict)
+    import_errors: dict[str, ParseImportError] = field(default_factory=dict)
+    runs_made: int = 0
+    import_errors_made: int = 0
+
+    # -- rows -----------------------------------------------------------------------
+
+    def add_run(self, run: DagRun) -> DagRun:
+        """Store ``run`` under its DAG with the next id."""
+        self.runs_made += 1
+        run.seq = self.runs_made
+        self.runs.setdefault(run.dag_id, {})[run.dag_run_id] = run
+        return run
+
+    def runs_of(self, dag_id: str | None) -> list[DagRun]:
+        """One DAG's runs, or every DAG's (``None``), in id order."""
+        if dag_id is not None:
+            return list(self.runs.get(dag_id, {}).values())
+        every = [run for per_dag in self.runs.values() for run in per_dag.values()]
+        return sorted(every, key=lambda run: run.seq)
+
+    def record_import_error(
+        self, filename: str, stack_trace: str, timestamp: datetime
+    ) -> ParseImportError:
+        """A file's import error; a file that already has one keeps its id and gets the new
+        trace, as the DAG processor updates its row when it parses the file again."""
+        relative = _in_dags_folder(filename)
+        error = self.import_errors.get(relative)
+        if error is None:
+            self.import_errors_made += 1
+            error = ParseImportError(self.import_errors_made, relative, stack_trace, timestamp)
+            self.import_errors[relative] = error
+        else:
+            error.stack_trace, error.timestamp = stack_trace, timestamp
+        return error
+
+    def forget_import_error(self, filename: str) -> None:
+        """The file was fixed (or deleted): its error goes, as the DAG processor drops it."""
+        self.import_errors.pop(_in_dags_folder(filename), None)
 
     # -- run state machine --------------------------------------------------------
 
@@ -156,9 +246,9 @@ class SimDeployment:
             "start_date": spell(start),
             "end_date": spell(end),
             "data_interval_start": logical,
-            "data_interval_end": logical,
+            "data_interval_end": spell(run.interval_end) if run.interval_end else logical,
             "last_scheduling_decision": None,
-            "run_type": "manual",
+            "run_type": run.run_type,
             "state": state,
             "conf": run.conf,
             "note": run.note,
@@ -166,9 +256,10 @@ class SimDeployment:
         if self.api == "v2":
             base.update(
                 queued_at=iso(run.queued_at),
-                run_after=iso(run.queued_at),
-                triggered_by="rest_api",
-                triggering_user_name="admin",
+                run_after=iso(run.run_after or run.queued_at),
+                triggered_by=run.triggered_by,
+                # The scheduler triggers as nobody.
+                triggering_user_name=None if run.triggered_by == "timetable" else "admin",
                 dag_display_name=run.dag_id,
                 bundle_version=None,
                 # Real 3.3.2 lists the DAG version the run uses (one, here).
@@ -189,8 +280,28 @@ class SimDeployment:
                 partition_date=None,
             )
         else:
-            base.update(execution_date=logical, external_trigger=True)
+            base.update(execution_date=logical, external_trigger=run.run_type == "manual")
         return base
+
+    def import_error_json(self, error: ParseImportError) -> dict[str, Any]:
+        if self.api == "v2":
+            return {
+                "import_error_id": error.import_error_id,
+                "timestamp": iso(error.timestamp),
+                "filename": error.filename,
+                "bundle_name": "dags-folder",
+                "stack_trace": error.stack_trace,
+            }
+        # Airflow 2 keeps the file's absolute path.
+        absolute = error.filename
+        if not absolute.startswith("/"):
+            absolute = f"{DAGS_FOLDER}/{absolute}"
+        return {
+            "filename": absolute,
+            "import_error_id": error.import_error_id,
+            "stack_trace": error.stack_trace,
+            "timestamp": iso_v1(error.timestamp),
+        }
 
     def pool_json(self, pool: Pool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -213,7 +324,9 @@ class SimDeployment:
 def run_times(
     run: DagRun, state: str, queued_s: float, duration_s: float
 ) -> tuple[datetime | None, datetime | None]:
-    """Start and end dates consistent with the state machine."""
+    """Start and end dates consistent with the state machine; a past run keeps its own."""
+    if run.past:
+        return run.started, run.ended
     if state == "queued":
         return None, None
     start = run.queued_at + timedelta(seconds=queued_s)
@@ -224,3 +337,61 @@ def run_times(
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _in_dags_folder(filename: str) -> str:
+    return filename.removeprefix(DAGS_FOLDER + "/")
+
+
+def past_runs(dep: SimDeployment, rng: random.Random, count: int, until: datetime) -> list[DagRun]:
+    """``count`` runs of ``dep``'s DAGs over the 3 days before ``until``, oldest first.
+
+    Every one ended (or stuck) before ``until``; logical dates are unique per
+    DAG, as Airflow requires. Scheduled runs cover an hour's data interval and
+    start when it ends; a failing DAG's finished runs failed.
+    """
+    dag_ids = list(dep.dags)
+    if not dag_ids or count <= 0:
+        return []
+    # Room at the end for an interval, queueing and the longest run.
+    window_s = int((HISTORY_SPAN - 2 * _SCHEDULE_INTERVAL).total_seconds())
+    earliest = until - HISTORY_SPAN
+    taken: set[tuple[str, datetime]] = set()
+    runs: list[DagRun] = []
+    for _ in range(count):
+        dag_id = rng.choice(dag_ids)
+        state = rng.choices(_PAST_STATES, _PAST_WEIGHTS)[0]
+        if state == "success" and dep.dags[dag_id].fails:
+            state = "failed"
+        scheduled = rng.random() < _SCHEDULED_SHARE
+        logical = earliest + timedelta(minutes=rng.randrange(window_s // 60))
+        while (dag_id, logical) in taken:
+            logical += timedelta(seconds=1)
+        taken.add((dag_id, logical))
+        run_after = logical + _SCHEDULE_INTERVAL if scheduled else logical
+        queued_at = run_after + timedelta(seconds=rng.uniform(0.2, 5.0))
+        started = None if state == "queued" else queued_at + timedelta(seconds=rng.uniform(1, 30))
+        ended = None
+        if started is not None and state in ("success", "failed"):
+            ended = started + timedelta(seconds=rng.uniform(20, 1200))
+        kind = "scheduled" if scheduled else "manual"
+        run = DagRun(
+            dag_id,
+            f"{kind}__{logical.isoformat()}",
+            logical,
+            queued_at,
+            0.0,
+            {},
+            None,
+            forced=state,
+            run_type=kind,
+            triggered_by="timetable" if scheduled else "ui",
+            run_after=run_after,
+            interval_end=run_after if scheduled else None,
+            past=True,
+            started=started,
+            ended=ended,
+        )
+        runs.append(run)
+    runs.sort(key=lambda run: run.queued_at)
+    return runs
