@@ -15,6 +15,7 @@ Examples:
   airfleet sim --deployments 50 --write-config sim-fleet.yaml
   airfleet sim --api v2 --latency-ms 50 --error-rate 0.05 --rate-limit 20
   airfleet sim --deployments 250 --astro --write-config astro-fleet.yaml
+  airfleet sim --run-history 300 --write-config sim-fleet.yaml   # then: airfleet runs
 Then, in another shell, export the printed variables and run e.g.
   airfleet -c sim-fleet.yaml trigger refresh_dims -s tag:prod
 """
@@ -35,6 +36,12 @@ Then, in another shell, export the printed variables and run e.g.
 @click.option("--write-config", type=click.Path(dir_okay=False), help="Write a fleet.yaml here.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every fault.")
 @click.option("--extra-dags", type=click.IntRange(min=0), default=0, help="Extra DAGs each.")
+@click.option(
+    "--run-history",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Past DAG runs each (mixed states, the 3 days before 2026-11-24), for airfleet runs.",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added latency.")
 @click.option("--latency-spread-ms", type=click.FloatRange(min=0), default=0.0)
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="500/502/503s.")
@@ -80,6 +87,7 @@ def sim(
     write_config: str | None,
     seed: int,
     extra_dags: int,
+    run_history: int,
     latency_ms: float,
     latency_spread_ms: float,
     error_rate: float,
@@ -117,7 +125,12 @@ def sim(
         compress=compress,
     )
     simulator = Simulator(
-        deployments=count, api=api, faults=faults, seed=seed, extra_dags=extra_dags
+        deployments=count,
+        api=api,
+        faults=faults,
+        seed=seed,
+        extra_dags=extra_dags,
+        run_history=run_history,
     )
     context = _server_context(tls_cert, tls_key, tls_client_ca)
     if astro:
