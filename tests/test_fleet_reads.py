@@ -233,3 +233,22 @@ def test_since_reads_durations_and_dates() -> None:
     assert parse_since("2026-11-30T00:00Z") == "2026-11-30T00:00:00Z"
     assert parse_since("2026-11-30T01:00+01:00") == "2026-11-30T00:00:00Z"
     assert parse_since("2026-11-30") == "2026-11-30T00:00:00Z"  # no zone: UTC
+
+
+def test_dry_run_shows_each_version_s_first_page_and_sends_nothing(
+    sim: SimThread, fleet: Path
+) -> None:
+    sim.sim.reset_stats()
+    code, plan, _ = _cli(sim, fleet, "runs", "--state", "failed", "--since", "24h", "--dry-run")
+    assert code == 0
+    paths = {r["deployment"]: r["path"] for r in plan["requests"]}
+    assert paths["dep-0000"].startswith("/api/v2/dags/~/dagRuns?limit=100&offset=0")
+    assert "order_by=-run_after&state=failed&run_after_gte=" in paths["dep-0000"]
+    assert "order_by=-start_date&state=failed&start_date_gte=" in paths["dep-0001"]
+    code, plan, _ = _cli(sim, fleet, "import-errors", "--dry-run")
+    assert code == 0
+    assert {r["path"] for r in plan["requests"]} == {
+        "/api/v1/importErrors?limit=100&offset=0",
+        "/api/v2/importErrors?limit=100&offset=0",
+    }
+    assert sim.stats()["requests_total"] == 0

@@ -14,7 +14,8 @@ __all__ = ["planned_requests", "print_plan"]
 
 
 def planned_requests(plan: Plan) -> list[PlannedRequest]:
-    """Every mutating request of the plan. ``api: auto`` deployments show the v2 form,
+    """Every request of the plan its specs preview (a change's, or a read command's
+    first page). ``api: auto`` deployments show the v2 form,
     since which one applies is only known by asking the server (a dry run asks nothing)."""
     rows = []
     for call in plan.calls:

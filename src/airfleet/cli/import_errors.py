@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from airfleet.cli._context import CliContext, report_options, select_option
+from airfleet.cli._context import CliContext, report_options, run_options, select_option
+from airfleet.cli._flags import check_dry_run_output
 from airfleet.operations import plan_import_errors
 from airfleet.report import ReportFormat
 
@@ -18,15 +19,19 @@ Exit 1 when any deployment has an import error, 0 when none has.
 
 @click.command(name="import-errors", epilog=EPILOG)
 @select_option
+@run_options
 @report_options
 @click.pass_obj
 def import_errors(
     obj: CliContext,
     selectors: tuple[str, ...],
+    dry_run: bool,
     report_format: ReportFormat | None,
     output: str | None,
 ) -> None:
     """List the import errors of every selected deployment (the whole trace in json)."""
+    check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
     fleet = obj.fleet()
     plan = plan_import_errors(obj.selected(fleet, selectors))
-    raise SystemExit(obj.execute(fleet, plan, report_format=report_format, output=output))
+    code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
+    raise SystemExit(code)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from airfleet.cli._context import CliContext, report_options, select_option
-from airfleet.cli._flags import check_listed_once
+from airfleet.cli._context import CliContext, report_options, run_options, select_option
+from airfleet.cli._flags import check_dry_run_output, check_listed_once
 from airfleet.operations import parse_since, plan_runs
 from airfleet.operations.reads import RUN_STATES
 from airfleet.report import ReportFormat
@@ -35,6 +35,7 @@ Examples:
 )
 @click.option("--limit", type=click.IntRange(min=1), help="At most N runs per deployment, newest.")
 @select_option
+@run_options
 @report_options
 @click.pass_obj
 def runs(
@@ -44,6 +45,7 @@ def runs(
     since: str | None,
     limit: int | None,
     selectors: tuple[str, ...],
+    dry_run: bool,
     report_format: ReportFormat | None,
     output: str | None,
 ) -> None:
@@ -53,9 +55,11 @@ def runs(
     due to run, so a run still queued counts too.
     """
     check_listed_once(dag_ids, what="DAG")
+    check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
     after = parse_since(since) if since is not None else None
     fleet = obj.fleet()
     plan = plan_runs(
         obj.selected(fleet, selectors), dag_ids, states=states, since=after, limit=limit
     )
-    raise SystemExit(obj.execute(fleet, plan, report_format=report_format, output=output))
+    code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
+    raise SystemExit(code)

@@ -67,7 +67,12 @@ class RunsSpec:
     limit: int | None = None
 
     def preview(self, dialect: Dialect) -> Sequence[Request]:
-        return ()
+        """The first page asked for, per DAG (a read: what --dry-run shows)."""
+        size = dialect.page_limit
+        return tuple(
+            dialect.list_runs(d, limit=size, offset=0, states=self.states, since=self.since)
+            for d in self.dag_ids or (None,)
+        )
 
     def converse(self, dialect: Dialect) -> Conversation:
         runs: list[dict[str, Any]] = []
@@ -113,7 +118,8 @@ class ImportErrorsSpec:
     so a scheduled check exits 1."""
 
     def preview(self, dialect: Dialect) -> Sequence[Request]:
-        return ()
+        """The first page asked for (a read: what --dry-run shows)."""
+        return (dialect.list_import_errors(limit=dialect.page_limit, offset=0),)
 
     def converse(self, dialect: Dialect) -> Conversation:
         rows, _ = yield from paginate(
