@@ -272,20 +272,15 @@ class Dialect(ABC):
 
     def read_dags(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
         """The page's DAGs as report rows, and ``total_entries`` if given."""
-        page = _require_mapping(body, "DAG list")
-        items = page.get("dags")
-        if not isinstance(items, list):
-            raise ValueError("DAG list answer has no 'dags' array")
-        rows = []
-        for item in items:
-            dag = _require_mapping(item, "DAG")
-            rows.append(
-                {
-                    "dag_id": _require_str(dag, "dag_id"),
-                    "is_paused": bool(dag.get("is_paused")),
-                    "tags": sorted(_tag_names(dag.get("tags"))),
-                }
-            )
+        dags, page = _list_page(body, "dags", "DAG")
+        rows = [
+            {
+                "dag_id": _require_str(dag, "dag_id"),
+                "is_paused": bool(dag.get("is_paused")),
+                "tags": sorted(_tag_names(dag.get("tags"))),
+            }
+            for dag in dags
+        ]
         return rows, _total(page)
 
     def read_pools(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
@@ -310,35 +305,26 @@ class Dialect(ABC):
 
     def read_runs(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
         """A page of runs as report rows (dates in UTC ``Z``), and ``total_entries``."""
-        page = _require_mapping(body, "DAG run list")
-        items = page.get("dag_runs")
-        if not isinstance(items, list):
-            raise ValueError("DAG run list answer has no 'dag_runs' array")
-        rows = []
-        for item in items:
-            run = _require_mapping(item, "DAG run")
-            rows.append(
-                {
-                    "dag_id": _require_str(run, "dag_id"),
-                    "dag_run_id": _require_str(run, "dag_run_id"),
-                    "state": _optional_str(run, "state"),
-                    "logical_date": _optional_date(run, "logical_date"),
-                    "start_date": _optional_date(run, "start_date"),
-                    "end_date": _optional_date(run, "end_date"),
-                    "run_type": _optional_str(run, "run_type"),
-                }
-            )
+        runs, page = _list_page(body, "dag_runs", "DAG run")
+        rows = [
+            {
+                "dag_id": _require_str(run, "dag_id"),
+                "dag_run_id": _require_str(run, "dag_run_id"),
+                "state": _optional_str(run, "state"),
+                "logical_date": _optional_date(run, "logical_date"),
+                "start_date": _optional_date(run, "start_date"),
+                "end_date": _optional_date(run, "end_date"),
+                "run_type": _optional_str(run, "run_type"),
+            }
+            for run in runs
+        ]
         return rows, _total(page)
 
     def read_import_errors(self, body: Any) -> tuple[list[dict[str, Any]], int | None]:
         """A page of import errors: file, time, the exception's line and the whole trace."""
-        page = _require_mapping(body, "import error list")
-        items = page.get("import_errors")
-        if not isinstance(items, list):
-            raise ValueError("import error list answer has no 'import_errors' array")
+        errors, page = _list_page(body, "import_errors", "import error")
         rows = []
-        for item in items:
-            error = _require_mapping(item, "import error")
+        for error in errors:
             trace = _optional_str(error, "stack_trace") or ""
             rows.append(
                 {
@@ -357,6 +343,15 @@ class Dialect(ABC):
         if not isinstance(paused, bool):
             raise ValueError("DAG answer lacks the boolean field 'is_paused'")
         return paused
+
+
+def _list_page(body: Any, key: str, what: str) -> tuple[list[Mapping[str, Any]], Mapping[str, Any]]:
+    """A listing's items (each a JSON object) and the page holding them."""
+    page = _require_mapping(body, f"{what} list")
+    items = page.get(key)
+    if not isinstance(items, list):
+        raise ValueError(f"{what} list answer has no {key!r} array")
+    return [_require_mapping(item, what) for item in items], page
 
 
 def _pool_page(body: Any) -> Mapping[str, Any]:
