@@ -18,6 +18,7 @@ from aiohttp import web
 
 from _cli import run_airfleet
 from _simthread import SimThread, sim_in_thread
+from airfleet.dialects.v2 import AirflowV2
 from airfleet.engine import Engine
 from airfleet.errors import UsageError
 from airfleet.fleet_file import parse_fleet
@@ -223,6 +224,18 @@ async def test_every_report_format_renders_api_results(sim: SimThread) -> None:
         out = io.StringIO()
         render(fmt, summary=report.summary, results=report.results, out=out)
         assert "dep-0000" in out.getvalue()
+
+
+def test_a_query_in_the_path_is_decoded_once() -> None:
+    (call,) = plan_api(
+        (Deployment("d", "https://airflow.example", "t"),),
+        "GET",
+        "/dags/etl/dagRuns?start_date_gte=2026-11-30T00:00:00%2B00:00&state=failed",
+    ).calls
+    assert call.spec.preview(AirflowV2())[0].params == (
+        ("start_date_gte", "2026-11-30T00:00:00+00:00"),
+        ("state", "failed"),
+    )
 
 
 def test_plan_api_refuses_an_unknown_method() -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from airfleet.dialects.base import Dialect
 from airfleet.errors import UsageError
@@ -61,11 +62,9 @@ def check_api_path(path: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         raise UsageError(f"{text!r}: fill in {placeholder.group(0)}")
     if any(part in (".", "..") for part in path_part.split("/")):
         raise UsageError(f"{text!r}: '.' and '..' are not allowed in the path")
-    params: list[tuple[str, str]] = []
-    for pair in filter(None, query.split("&")):
-        key, _, value = pair.partition("=")
-        params.append((key, value))
-    return path_part.rstrip("/") or "/", tuple(params)
+    # Decoded here, encoded once when sent: "%2B00:00" stays a plus sign.
+    params = tuple(parse_qsl(query, keep_blank_values=True))
+    return path_part.rstrip("/") or "/", params
 
 
 @dataclass(frozen=True, slots=True)
