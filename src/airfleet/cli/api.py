@@ -14,7 +14,7 @@ from airfleet.cli._dry_run import print_plan
 from airfleet.cli._flags import check_dry_run_output
 from airfleet.errors import UsageError
 from airfleet.operations import plan_api
-from airfleet.operations.api import METHODS
+from airfleet.operations.api import METHODS, place_fields
 from airfleet.report import ReportFormat
 
 EPILOG = """\b
@@ -85,17 +85,12 @@ def api(
     check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
     pairs: list[tuple[str, Any]] = list(map(_pair, fields))
     pairs += [(k, _typed(v)) for k, v in map(_pair, typed_fields)]
-    params: tuple[tuple[str, str], ...] = ()
     body: Any = None
     if input_file is not None:
         if method == "GET":
             raise UsageError("--input is a request body: it goes with -X POST, PATCH or PUT")
         body = _read_body(input_file)
-        params = tuple((k, _as_query(v)) for k, v in pairs)
-    elif method == "GET" or method == "DELETE":
-        params = tuple((k, _as_query(v)) for k, v in pairs)
-    elif pairs:
-        body = dict(pairs)
+    params, body = place_fields(method, pairs, body)
     fleet = obj.fleet()
     plan = plan_api(
         obj.selected(fleet, selectors),
@@ -127,12 +122,6 @@ def _typed(value: str) -> Any:
         return json.loads(value)
     except ValueError:
         return value  # not JSON: the string itself, as gh api reads it
-
-
-def _as_query(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)  # true, 3, null: as the API spells them in a query
 
 
 def _read_body(source: str) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import secrets
 import time
@@ -58,6 +57,7 @@ from airfleet.operations import (
     plan_runs,
     plan_trigger,
 )
+from airfleet.operations.api import place_fields
 from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
 from airfleet.results import Collector, Outcome, Result, Summary
@@ -235,11 +235,7 @@ def plan_step(step: JobStep, deployments: Sequence[Deployment], *, run_id: str |
 
 
 def _plan_api_step(deployments: Sequence[Deployment], options: ApiOptions) -> Plan:
-    # As the command line does it: fields are the query of a GET or DELETE,
-    # or when a body is given; otherwise they are the body.
-    query = options.method in ("GET", "DELETE") or options.body is not None
-    params = tuple((k, _query_value(v)) for k, v in options.fields.items()) if query else ()
-    body = options.body if options.body is not None or query else dict(options.fields) or None
+    params, body = place_fields(options.method, tuple(options.fields.items()), options.body)
     return plan_api(
         deployments,
         options.method,
@@ -248,10 +244,6 @@ def _plan_api_step(deployments: Sequence[Deployment], options: ApiOptions) -> Pl
         body=body,
         paginate=options.paginate,
     )
-
-
-def _query_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:

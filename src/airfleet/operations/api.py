@@ -8,6 +8,7 @@ same. The result's ``data`` is the deployment's JSON answer.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from airfleet.plan import Call, Plan
 from airfleet.protocol import Conversation, Request, Response, Verdict
 from airfleet.results import Outcome
 
-__all__ = ["IDEMPOTENT_POSTS", "METHODS", "ApiSpec", "check_api_path", "plan_api"]
+__all__ = [
+    "IDEMPOTENT_POSTS",
+    "METHODS",
+    "ApiSpec",
+    "check_api_path",
+    "place_fields",
+    "plan_api",
+]
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 # POSTs whose body names the resource they make, which the endpoint refuses
@@ -180,6 +188,17 @@ def plan_api(
     spec = ApiSpec(method, clean, everything, body, paginate)
     target = f"{method} {clean}"
     return Plan("api", tuple(Call(d, "api", target, spec) for d in deployments))
+
+
+def place_fields(
+    method: str, fields: Sequence[tuple[str, Any]], body: Any = None
+) -> tuple[tuple[tuple[str, str], ...], Any]:
+    """Where fields go, as ``gh api`` puts them: the query of a GET or DELETE, or when a
+    body is given; otherwise the JSON body. Returns the query and the body."""
+    if method.upper() in ("GET", "DELETE") or body is not None:
+        # true, 3, null in a query: as the API spells them.
+        return tuple((k, v if isinstance(v, str) else json.dumps(v)) for k, v in fields), body
+    return (), dict(fields) or None
 
 
 def _as_data(answer: Response) -> dict[str, Any]:
