@@ -56,14 +56,22 @@ from airfleet.network import (
 )
 from airfleet.selection import parse_selectors
 
-__all__ = ["astro_profile_name", "load_fleet", "parse_fleet"]
+__all__ = ["astro_profile_name", "load_fleet", "parse_fleet", "read_fleet_text"]
 
 
 def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Fleet:
     """Read and validate a fleet.yaml; raise ``ConfigError`` (file, line, key) if invalid."""
     source = os.fspath(path)
+    return parse_fleet(
+        read_fleet_text(source), source=source, env=env, base_dir=Path(source).parent
+    )
+
+
+def read_fleet_text(path: str | os.PathLike[str]) -> str:
+    """A fleet file's text; ``ConfigError`` naming the file when it cannot be read."""
+    source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        return Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             "no such file; point at your inventory with -c FILE or $AIRFLEET_CONFIG",
@@ -71,7 +79,6 @@ def load_fleet(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = 
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read it: {exc}", file=source) from exc
-    return parse_fleet(text, source=source, env=env, base_dir=Path(source).parent)
 
 
 def parse_fleet(

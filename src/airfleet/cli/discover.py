@@ -9,8 +9,8 @@ import click
 from airfleet._yaml import load_located
 from airfleet.cli._context import CliContext
 from airfleet.cli._output import output_to
-from airfleet.errors import ConfigError, UsageError
-from airfleet.fleet_file import load_fleet
+from airfleet.errors import UsageError
+from airfleet.fleet_file import parse_fleet, read_fleet_text
 from airfleet.fleet_freeze import freeze_fleet
 
 EPILOG = """\b
@@ -36,17 +36,15 @@ def discover(obj: CliContext, output: str | None) -> None:
     comment, not as entries. Nothing is sent to any deployment.
     """
     path = obj.config_path
-    fleet = load_fleet(path)
+    text = read_fleet_text(path)  # read once: the fleet and its frozen copy are of one text
+    fleet = parse_fleet(text, source=path, base_dir=Path(path).parent)
     if not fleet.discovery:
         raise UsageError(
             f"{path} has no discover: section, so there is nothing to discover; "
             "add one (see the README's 'Discovery from Astro')"
         )
     # As written, before ${VAR}s are read: the frozen file keeps the references.
-    try:
-        located = load_located(Path(path).read_text(encoding="utf-8"), source=path)
-    except OSError as exc:  # it was read a moment ago
-        raise ConfigError(f"cannot read it: {exc}", file=path) from exc
+    located = load_located(text, source=path)
     with output_to(output) as out:  # a file that cannot be written: before the platform is asked
         found = obj.discovered(fleet)
         frozen, warnings = freeze_fleet(located, fleet.discovery, found)
