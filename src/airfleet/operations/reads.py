@@ -42,8 +42,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> str:
         moment = (now or datetime.now(UTC)) - timedelta(**{unit: amount})
         return format_utc(moment.replace(microsecond=0))
     try:
-        # Python before 3.11 reads no "Z"; fromisoformat here reads both.
-        return format_utc(parse_instant(value.replace("Z", "+00:00")))
+        return format_utc(parse_instant(value))
     except ValueError:
         raise UsageError(
             f"--since {text!r}: give a duration back from now (30m, 24h, 7d) or an "
