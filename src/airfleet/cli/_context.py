@@ -23,7 +23,6 @@ from rich.console import Console
 
 from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.cli._dry_run import print_plan
-from airfleet.cli._output import output_to
 from airfleet.cli._progress import ProgressListener
 from airfleet.discovery import discover
 from airfleet.engine import Engine, RunReport
@@ -33,6 +32,7 @@ from airfleet.inventory import Deployment, Fleet
 from airfleet.logs import log_event, warn_unverified_tls
 from airfleet.plan import Plan
 from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
+from airfleet.report.output import output_to
 from airfleet.results import Result
 from airfleet.selection import select
 

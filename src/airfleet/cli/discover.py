@@ -8,10 +8,10 @@ import click
 
 from airfleet._yaml import load_located
 from airfleet.cli._context import CliContext
-from airfleet.cli._output import output_to
 from airfleet.errors import UsageError
 from airfleet.fleet_file import parse_fleet, read_fleet_text
 from airfleet.fleet_freeze import freeze_fleet
+from airfleet.report.output import output_to
 
 EPILOG = """\b
 Examples:

@@ -1,4 +1,4 @@
-"""Report files that are never left half-written.
+"""Output files that are never left half-written (reports, frozen fleet files).
 
 A report goes to a temporary file beside its destination and is renamed onto
 it when the run ends (interrupted runs included): a crash, a second signal or
