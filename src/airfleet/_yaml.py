@@ -23,7 +23,11 @@ Path_ = tuple[str | int, ...]
 _MAX_DEPTH = 64
 # libyaml's parser, where installed, reads a 10,000-deployment fleet ~10x faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ${VAR}, ${VAR:-default}, and ${airflow:conn.ID.FIELD} / ${airflow:var.KEY}:
+# the names a mapping given to substitute_env may resolve (airfleet.airflow's
+# does, from Airflow's connections and variables, so secrets backends work).
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*|airflow:[^}\s]+?)(?::-([^}]*))?\}")
+AIRFLOW_PREFIX = "airflow:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +139,7 @@ def substitute_env(located: Located, value: Any, path: Path_, env: Mapping[str, 
                 return env[name]
             if default is not None:
                 return default
-            raise located.error(
-                path,
-                f"environment variable {name} is not set; export it or use ${{{name}:-default}}",
-            )
+            raise located.error(path, _unresolved(name, env))
 
         return _VAR.sub(one, value)
     if isinstance(value, dict):
@@ -146,6 +147,19 @@ def substitute_env(located: Located, value: Any, path: Path_, env: Mapping[str, 
     if isinstance(value, list):
         return [substitute_env(located, v, (*path, i), env) for i, v in enumerate(value)]
     return value
+
+
+def _unresolved(name: str, env: Mapping[str, str]) -> str:
+    if not name.startswith(AIRFLOW_PREFIX):
+        return f"environment variable {name} is not set; export it or use ${{{name}:-default}}"
+    # A mapping that resolves Airflow references says why one did not.
+    explain = getattr(env, "explain_missing", None)
+    if callable(explain):
+        return str(explain(name))
+    return (
+        f"${{{name}}} reads Airflow's connections and variables, so it resolves only in "
+        "a task run by airfleet.airflow; elsewhere use ${VAR} from the environment"
+    )
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -60,6 +60,7 @@ def result_from_dict(data: dict[str, Any]) -> Result:
         latency_ms=float(data.get("latency_ms") or 0.0),
         error=data.get("error"),
         data=dict(data.get("data") or {}),
+        step=data.get("step"),
     )
 
 

@@ -78,6 +78,7 @@ __all__ = [
     "run_ids_for",
     "same_steps",
     "window_of",
+    "with_limits",
 ]
 
 OnResult = Callable[[Result], None]
@@ -188,16 +189,24 @@ def replayed(steps: Sequence[PlannedStep], run: JournalRun) -> RunReport:
 # -- planning ------------------------------------------------------------------------
 
 
-def plan_job(job: Job, fleet: Fleet, run_ids: dict[str, str]) -> tuple[PlannedStep, ...]:
-    """Every step's plan; ConfigError (at the step's line) if a selection matches nothing."""
+def plan_job(
+    job: Job, fleet: Fleet, run_ids: Mapping[str, str], *, part: bool = False
+) -> tuple[PlannedStep, ...]:
+    """Every step's plan; ConfigError (at the step's line) if a selection matches nothing.
+
+    ``part``: ``fleet`` is one shard of the job's (see :mod:`airfleet.jobs.shards`),
+    where a step may well select nothing; the whole was checked when it was split.
+    """
     planned = []
     for step in job.steps:
         try:
             deployments = select(fleet.deployments, (*job.select, *step.select))
         except UsageError as exc:
-            raise ConfigError(f"{step.label}: {exc}", file=job.source, line=step.line) from None
+            if not part:
+                raise ConfigError(f"{step.label}: {exc}", file=job.source, line=step.line) from None
+            deployments = ()
         plan = plan_step(step, deployments, run_id=run_ids.get(step.id))
-        planned.append(PlannedStep(step, plan, _with_limits(fleet.limits, step)))
+        planned.append(PlannedStep(step, plan, with_limits(fleet.limits, step)))
     return tuple(planned)
 
 
@@ -246,7 +255,8 @@ def _plan_api_step(deployments: Sequence[Deployment], options: ApiOptions) -> Pl
     )
 
 
-def _with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:
+def with_limits(limits: FleetLimits, step: JobStep) -> FleetLimits:
+    """The fleet-wide limits of ``step``'s run: its own, else the fleet's."""
     if step.limits is None:
         return limits
     return FleetLimits(
@@ -310,6 +320,9 @@ def journal_end(summary: Summary, *, now: datetime | None = None) -> dict[str, A
 class JobRunner:
     """The body ``CliContext.run_body`` runs: the steps in order, journaled.
 
+    ``journal`` None: nothing is journaled (a job run by Airflow, whose
+    retries replace ``--resume``; its run ids keep triggers exactly once).
+
     ``previous``: the run being resumed; its ok calls are reported from the
     journal and not sent again. Every step runs on the engine it is given,
     within its own ``PlannedStep.limits``.
@@ -318,7 +331,7 @@ class JobRunner:
     def __init__(
         self,
         steps: Sequence[PlannedStep],
-        journal: Journal,
+        journal: Journal | None,
         *,
         previous: JournalRun | None = None,
     ) -> None:
@@ -348,7 +361,7 @@ class JobRunner:
                 reason = blocked or "not started: the run was interrupted"
                 for call in plan.calls:
                     result = call.skipped(reason, interrupted=blocked is None)
-                    self.journal.record(step.index, result)
+                    self._journal(step.index, result)
                     emit(result, step.id)
                 continue
             done = self.previous.done(step.index) if self.previous else {}
@@ -384,6 +397,10 @@ class JobRunner:
         self.report = RunReport(summary, tuple(collector.results))
         return self.report
 
+    def _journal(self, step: int, result: Result) -> None:
+        if self.journal is not None:
+            self.journal.record(step, result)
+
     async def _run_step(
         self,
         engine: Engine,
@@ -400,7 +417,7 @@ class JobRunner:
 
         def record(result: Result) -> None:
             # Journal first: once a result is reported, it is also durable.
-            self.journal.record(step.index, result)
+            self._journal(step.index, result)
             results.append(result)
             emit(result)
 
