@@ -184,6 +184,57 @@ def ensure_installed(key: str) -> Path:
     return target / "bin"
 
 
+def with_airfleet(key: str, target: Path, project: Path) -> Path:
+    """A virtual environment over release ``key``'s install, with ``airfleet[airflow]`` in it.
+
+    The cached install is never changed (other tests' servers run from it):
+    ``target`` sees its packages through a ``.pth`` file, and pip puts only
+    what Airflow lacks (aiohttp, orjson, ...) and airfleet itself, editable,
+    into ``target``. Returns ``target``'s python; run Airflow as
+    ``python -m airflow`` (the cached ``bin/airflow`` would not see airfleet).
+    """
+    base = ensure_installed(key).parent
+    log = target.parent / f"{target.name}.install.log"
+    python = target / "bin" / "python"
+    _run_logged([sys.executable, "-m", "venv", str(target)], log=log, what="python -m venv")
+    site = _site_packages(python, log)
+    (Path(site) / "real_airflow.pth").write_text(
+        _site_packages(base / "bin" / "python", log) + "\n", encoding="utf-8"
+    )
+    _run_logged(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-e",
+            f"{project}[airflow]",
+        ],
+        log=log,
+        what="pip install -e airfleet[airflow]",
+        timeout_s=INSTALL_TIMEOUT_S,
+    )
+    return python
+
+
+def _site_packages(python: Path, log: Path) -> str:
+    return _run_logged(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        log=log,
+        what="where site-packages is",
+    ).strip()
+
+
+def airflow_env(home: Path, python: Path) -> dict[str, str]:
+    """The environment of an Airflow command run by ``python`` on ``home`` (SQLite, quiet)."""
+    env = _base_env(python.parent, home)
+    # Airflow 2.11 warns on every command unless told the new timer unit is fine.
+    env["AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY"] = "True"
+    return env
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("w") as handle:

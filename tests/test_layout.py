@@ -218,3 +218,26 @@ def test_only_the_cli_imports_the_cli() -> None:
         if in_cli(imp.target) and not in_cli(imp.importer) and imp.importer != "airfleet.__main__"
     ]
     assert not offenders, "airfleet.cli imported from the library:\n" + "\n".join(offenders)
+
+
+def test_airflow_is_imported_only_by_the_airflow_layer_s_compat_module() -> None:
+    """Airflow moved its names between 2.x and 3.x: one module knows where each lives,
+    and nothing outside airfleet.airflow needs Airflow at all."""
+    offenders = [
+        str(imp)
+        for imp in IMPORTS
+        if imp.target.split(".")[0] == "airflow" and imp.importer != "airfleet.airflow._compat"
+    ]
+    assert not offenders, "airflow imported outside airfleet/airflow/_compat.py:\n" + "\n".join(
+        offenders
+    )
+
+
+def test_the_library_does_not_import_the_airflow_layer() -> None:
+    """Jobs and the engine never depend on their Airflow host; only the other way round."""
+
+    def in_layer(module: str) -> bool:
+        return module == "airfleet.airflow" or module.startswith("airfleet.airflow.")
+
+    offenders = [str(imp) for imp in IMPORTS if in_layer(imp.target) and not in_layer(imp.importer)]
+    assert not offenders, "airfleet.airflow imported from the library:\n" + "\n".join(offenders)
