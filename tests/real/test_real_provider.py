@@ -42,7 +42,7 @@ GOOD = 12  # deployments that answer; one more has a token its server refuses
 BAD_TOKEN = "bad-token-that-the-server-quotes-7f3a9c"
 
 DAGS = f"""\
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airfleet.airflow import AirfleetJobOperator, fleet_dag
 
@@ -61,6 +61,11 @@ refused = fleet_dag(
     "airfleet_refused", job="job-all.yaml", shards={SHARDS}, report_dir="reports",
     schedule=None, start_date=START, catchup=False,
 )
+retried = fleet_dag(
+    "airfleet_retried", job="job-retried.yaml", shards={SHARDS}, report_dir="reports",
+    schedule=None, start_date=START, catchup=False,
+    default_args={{"retries": 1, "retry_delay": timedelta(0)}},
+)
 with DAG("airfleet_single", schedule=None, start_date=START, catchup=False):
     AirfleetJobOperator(
         task_id="trigger", operation="trigger", dags=["hello"], select=["tag:good"],
@@ -71,7 +76,7 @@ with DAG("airfleet_single", schedule=None, start_date=START, catchup=False):
 JOB = """\
 version: 1
 name: nightly
-fleet: fleet.yaml
+fleet: {fleet}
 select: [{select}]
 steps:
   - trigger: {{id: load, dags: [hello]}}
@@ -180,8 +185,17 @@ def _write_dags(folder: Path, served: SimThread) -> None:
         entry["tags"] = ["good", *entry.get("tags", [])]
     bad["auth"] = "refused"
     (folder / "fleet.yaml").write_text(yaml.safe_dump(fleet), encoding="utf-8")
-    (folder / "job.yaml").write_text(JOB.format(select="'tag:good'"), encoding="utf-8")
-    (folder / "job-all.yaml").write_text(JOB.format(select=""), encoding="utf-8")
+    # Calls that fail at once: only Airflow's retry of the task can finish them.
+    fleet["defaults"]["retries"] = 0
+    (folder / "fleet-retried.yaml").write_text(yaml.safe_dump(fleet), encoding="utf-8")
+    good = "'tag:good'"
+    (folder / "job.yaml").write_text(JOB.format(fleet="fleet.yaml", select=good), encoding="utf-8")
+    (folder / "job-all.yaml").write_text(
+        JOB.format(fleet="fleet.yaml", select=""), encoding="utf-8"
+    )
+    (folder / "job-retried.yaml").write_text(
+        JOB.format(fleet="fleet-retried.yaml", select=good), encoding="utf-8"
+    )
     (folder / "airfleet_dags.py").write_text(DAGS, encoding="utf-8")
 
 
@@ -247,6 +261,33 @@ def test_a_refused_deployment_fails_its_shard_and_the_run_but_the_report_is_whol
         assert secret not in output
         assert secret not in airflow.everything_written()
     assert airflow.sim.stats()["auth_failures"] >= 1
+
+
+def test_a_task_retried_by_airflow_triggers_nothing_twice(airflow: Airflow) -> None:
+    """Every trigger is recorded by its server, then its answer is lost (a 503 or a
+    dropped connection) and the call fails at once: each shard fails its first try.
+    Airflow's retry sends the same run ids; the servers refuse them as duplicates."""
+    prefix = f"airfleet__airfleet_retried.shard__{LOGICAL_DATE}T00:00:00Z__load"
+    faults = "/_sim/faults"
+    before = airflow.sim.stats()["faults_injected"]["commit_then_fail"]
+    airflow.sim.post(faults, {"commit_then_fail_rate": 1.0})
+    try:
+        done = airflow.dags_test("airfleet_retried")
+    finally:
+        airflow.sim.post(faults, {"commit_then_fail_rate": 0.0})
+    assert done.returncode == 0, airflow.tail(done)
+    stats = airflow.sim.stats()
+    assert stats["faults_injected"]["commit_then_fail"] - before == GOOD
+    runs = airflow.runs(prefix)
+    good = airflow.sim.sim.names[:GOOD]
+    assert {name: len(runs[name]) for name in good} == dict.fromkeys(good, 1)
+    (report,) = [
+        r
+        for r in airflow.reports().values()
+        if r["results"] and str(r["results"][0]["data"].get("dag_run_id")).startswith(prefix)
+    ]
+    assert report["summary"]["ok"] == GOOD
+    assert all(r["data"]["already_existed"] for r in report["results"])
 
 
 def test_the_operator_alone_runs_one_operation(airflow: Airflow) -> None:
