@@ -59,7 +59,7 @@ fleet = fleet_dag(
 )
 refused = fleet_dag(
     "airfleet_refused", job="job-all.yaml", shards={SHARDS}, report_dir="reports",
-    schedule=None, start_date=START, catchup=False,
+    transfer="report_dir", schedule=None, start_date=START, catchup=False,
 )
 retried = fleet_dag(
     "airfleet_retried", job="job-retried.yaml", shards={SHARDS}, report_dir="reports",
@@ -245,11 +245,21 @@ def test_a_sharded_fleet_dag_triggers_each_deployment_once_even_when_run_again(
 def test_a_refused_deployment_fails_its_shard_and_the_run_but_the_report_is_whole(
     airflow: Airflow,
 ) -> None:
-    """Its server quotes the token back: it reaches no log, XCom value or report."""
+    """Its server quotes the token back: it reaches no log, XCom value or report.
+
+    The shards hand on their results as files in the report directory here
+    (``transfer="report_dir"``), not by XCom."""
     done = airflow.dags_test("airfleet_refused")
     assert done.returncode != 0
-    reports = [r for n, r in airflow.reports().items() if r["summary"]["total"] == GOOD + 1]
-    assert len(reports) == 1
+    names = [n for n, r in airflow.reports().items() if r["summary"]["total"] == GOOD + 1]
+    assert len(names) == 1
+    reports = [airflow.reports()[names[0]]]
+    parts = airflow.home / "dags" / "reports" / names[0].removesuffix(".json")
+    shard_files = sorted(p.name for p in parts.glob("*.json"))
+    assert shard_files == [f"shard-{k}-of-{SHARDS}.json" for k in range(SHARDS)]
+    payloads = [v for v in airflow.xcom_values() if "shard-" in v]
+    assert len(payloads) == SHARDS
+    assert all('"results"' not in v for v in payloads)
     summary, results = reports[0]["summary"], reports[0]["results"]
     bad = airflow.sim.sim.names[-1]
     assert summary["ok"] == GOOD

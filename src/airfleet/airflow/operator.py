@@ -184,7 +184,7 @@ class AirfleetJobOperator(_compat.BaseOperator):  # type: ignore[misc]
     def _shard_payload(
         self, report: RunReport, shard: Shard, context: Mapping[str, Any]
     ) -> dict[str, Any]:
-        payload: dict[str, Any] = {"shard": shard.index, "summary": report.summary.to_dict()}
+        payload: dict[str, Any] = {"shard": shard.index, "summary": xcom_summary(report)}
         if self.transfer == "xcom":
             payload["results"] = [r.to_dict() for r in report.results]
             return payload
