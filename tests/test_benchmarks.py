@@ -68,3 +68,27 @@ def test_engine_alone_runs_warm_and_cold() -> None:
         assert figure["deployments"] == 20
         assert figure["cold"] is bool(extra)
         assert figure["us_per_call"] > 0
+
+
+def test_the_shards_benchmark_counts_every_request_and_keeps_the_cap(tmp_path: Path) -> None:
+    """Shards as processes: the simulator saw every request, none failed, and no round
+    went over the shared in-flight cap (the script's own checks, which exit 1)."""
+    out = tmp_path / "shards.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "shards.py"),
+            *("--deployments", "20", "--steps", "1", "--shards", "1,2"),
+            *("--bound-latency-ms", "5", "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["problems"] == []
+    assert {(row["scenario"], row["shards"]) for row in data["rows"]} == {
+        (scenario, n) for scenario in ("CPU-bound", "limit-bound") for n in (1, 2)
+    }
