@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from _reports import airflow3, assert_valid_junit, fleet_of, rendered, run_job
+from airfleet.engine import RunReport
 from airfleet.report import JsonlWriter, default_format, render
 from airfleet.report._rows import summary_line
 from airfleet.results import Collector, Outcome, Result, Summary
@@ -101,6 +102,32 @@ def test_json_follows_the_design_contract() -> None:
     assert report["summary"]["failed"] == 1
     assert all(set(r) == RESULT_KEYS for r in report["results"])
     assert report["results"][1]["error"] == "HTTP 404: nope"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    data=st.lists(st.dictionaries(st.text(), json_values, max_size=3), max_size=4),
+    error=st.none() | st.text(),
+)
+@settings(max_examples=60)
+def test_json_written_in_pieces_is_the_json_of_the_whole_report(
+    data: list[dict[str, Any]], error: str | None
+) -> None:
+    """Any result data (newlines, quotes and unicode in keys and values included)."""
+    results = [
+        Result(f"d{i}", "api", "/x", Outcome.FAILED if error else Outcome.OK, 200, 1, 2.5, error, d)
+        for i, d in enumerate(data)
+    ]
+    summary = summarise("api", results)
+    whole = {"summary": summary.to_dict(), "results": [r.to_dict() for r in results]}
+    out = rendered("json", RunReport(summary, tuple(results)))
+    assert out == json.dumps(whole, indent=2, default=str) + "\n"
 
 
 def test_jsonl_streams_results_then_summary() -> None:
