@@ -46,6 +46,7 @@ from airfleet.inventory import (
     Tls,
     TokenAuth,
     server_of,
+    usual_url,
 )
 from airfleet.network import (
     TlsFileError,
@@ -694,6 +695,9 @@ def _check_url(
     owner: str,
     allow_insecure: bool,
 ) -> str:
+    usual = usual_url(url)
+    if usual is not None and (usual[0] == "https" or allow_insecure):
+        return url.rstrip("/")  # the usual shape holds nothing to refuse
     shown = without_user_info(url)
     try:
         parts = urlsplit(url)

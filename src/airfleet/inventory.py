@@ -272,6 +272,9 @@ class Fleet:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The shape of nearly every deployment URL: http(s), a host name or IPv4
+# address in lower case, perhaps a port, a path of unreserved characters.
+_USUAL_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?((?:/[A-Za-z0-9._~-]*)*)")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 # RFC 3986's unreserved characters: "%7E" and "~" are the same path.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -288,15 +291,34 @@ def server_of(url: str) -> str:
     names for one machine (``localhost`` and ``127.0.0.1``) are not merged:
     only DNS knows those.
     """
+    scheme, host, port, path = _split(url)
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{_path(path)}"
+
+
+def usual_url(url: str) -> tuple[str, str, int | None, str] | None:
+    """Scheme, host, port and path of a URL of the usual shape, read by one match
+    (no user info, query, fragment, escape or IPv6 address; a port from 1 to
+    65535); None for any other URL, which urlsplit reads."""
+    usual = _USUAL_URL.fullmatch(url)
+    if usual is None or int(usual[3] or 0) > 65535:
+        return None
+    scheme, host, port, path = usual.groups()
+    return scheme, host, int(port) if port else None, path
+
+
+def _split(url: str) -> tuple[str, str, int | None, str]:
+    """Scheme and host in lower case (the host without a trailing dot), port, path."""
+    usual = usual_url(url)
+    if usual is not None:
+        scheme, host, port, path = usual
+        return scheme, host.rstrip("."), port, path
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     if ":" in host:  # IPv6, which has many spellings; IPv4 has one that parses
         with contextlib.suppress(ValueError):
             host = f"[{ipaddress.IPv6Address(host)}]"
-    port = parts.port
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    return f"{scheme}://{netloc}{_path(parts.path)}"
+    return parts.scheme.lower(), host, parts.port, parts.path
 
 
 def _path(path: str) -> str:

@@ -12,6 +12,8 @@ from airfleet.inventory import Deployment
 
 __all__ = ["Selection", "Selector", "parse_selectors", "select"]
 
+# What makes a pattern a glob; any other pattern matches itself alone.
+_GLOB = frozenset("*?[")
 FORMS = "use tag:NAME, name:GLOB or a bare name glob; comma = or, repeat -s = and"
 
 
@@ -25,6 +27,8 @@ class Selector:
     def matches(self, deployment: Deployment) -> bool:
         if self.kind == "name":
             return fnmatch.fnmatchcase(deployment.name, self.pattern)
+        if not _GLOB.intersection(self.pattern):
+            return self.pattern in deployment.tags  # a plain tag: one set lookup
         return any(fnmatch.fnmatchcase(tag, self.pattern) for tag in deployment.tags)
 
     def __str__(self) -> str:

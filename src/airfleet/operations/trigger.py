@@ -405,24 +405,24 @@ def plan_trigger(
     _check_dag_ids(dag_ids)
     if note == "":
         raise UsageError("--note is empty (Airflow keeps no empty note); leave it out")
-    calls = tuple(
-        Call(
-            deployment,
-            "trigger",
+    # A spec holds nothing of a deployment's: one per DAG serves them all.
+    specs = {
+        dag_id: TriggerSpec(
             dag_id,
-            TriggerSpec(
-                dag_id,
-                run_id,
-                dict(conf or {}),
-                sent,
-                note,
-                wait=wait,
-                timeout_s=timeout_s,
-                poll_s=poll_s,
-                date_is_default=is_default,
-                check_paused=check_paused,
-            ),
+            run_id,
+            dict(conf or {}),
+            sent,
+            note,
+            wait=wait,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            date_is_default=is_default,
+            check_paused=check_paused,
         )
+        for dag_id in dag_ids
+    }
+    calls = tuple(
+        Call(deployment, "trigger", dag_id, specs[dag_id])
         for deployment in deployments
         for dag_id in dag_ids
     )
