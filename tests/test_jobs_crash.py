@@ -74,16 +74,16 @@ def _call_lines(state: Path, name: str) -> tuple[int, bool]:
 
 
 def _run_and_kill(job: Path, state: Path, name: str, env: dict[str, str], at: int) -> None:
-    """Start `airfleet run [--resume]`, SIGKILL it once the journal holds ``at`` calls."""
+    """Start `airfleet run [--resume]`, SIGKILL it once the journal holds ``at`` calls;
+    then every result it had reported (jsonl, flushed line by line) is in the journal."""
     args = _command(job, state)
     if (state / name).exists():
         args.append("--resume")
-    proc = subprocess.Popen(
-        [*args, "--report", "json"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    reported = state.parent / f"reported-{at}.jsonl"
+    with reported.open("w", encoding="utf-8") as stdout:
+        proc = subprocess.Popen(
+            [*args, "--report", "jsonl"], stdout=stdout, stderr=subprocess.DEVNULL, env=env
+        )
     try:
         while proc.poll() is None:
             calls, header = _call_lines(state, name)
@@ -97,6 +97,33 @@ def _run_and_kill(job: Path, state: Path, name: str, env: dict[str, str], at: in
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+    _assert_reported_were_journaled(reported, state / name)
+
+
+def _assert_reported_were_journaled(reported: Path, job_dir: Path) -> None:
+    """A result is reported only once its record is on disk, so a kill at any moment
+    leaves every result the process reported (from this run or the journal) journaled."""
+    (path,) = job_dir.glob("*.jsonl")
+    run = read_run(path)
+    assert run is not None
+    index = {str(s["id"]): int(s["index"]) for s in run.header["steps"]}
+    journaled: set[tuple[int, str, str]] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # the torn line the kill left
+        if record.get("type") == "call":
+            journaled.add((record["step"], record["key"], record["result"]["outcome"]))
+    for line in reported.read_text(encoding="utf-8").splitlines():
+        try:
+            result = json.loads(line)
+        except ValueError:
+            continue  # the kill cut this line short: it was never reported whole
+        if "summary" in result:
+            continue
+        key = f"{result['deployment']}|{result['operation']}|{result['target']}"
+        assert (index[result["step"]], key, result["outcome"]) in journaled, line
 
 
 def _created(sim: SimThread, run_ids: dict[str, str]) -> Counter[tuple[str, str, str]]:

@@ -3,8 +3,11 @@
 The plan of every step is built before anything is sent, so a selection that
 matches nothing or a bad file stops the job with exit 2 and no request made.
 Results reach the journal through one path, the engine's ``on_result`` (its
-single collector task), and each is fsync'd before the next is handled: a
-SIGKILL at any moment leaves a journal whose ok calls really were done.
+single collector task), which queues them for the journal's group commit;
+each is reported (to ``on_result``, the report) only once its record is
+fsync'd, and a step's results are all reported before the next step starts.
+A SIGKILL at any moment leaves a journal whose ok calls really were done and
+that holds every result reported.
 
 A resume skips the calls the journal holds as ok and runs the rest with the
 same run ids, so a trigger the killed process sent but never recorded answers
@@ -24,6 +27,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,8 +324,10 @@ def journal_end(summary: Summary, *, now: datetime | None = None) -> dict[str, A
 class JobRunner:
     """The body ``CliContext.run_body`` runs: the steps in order, journaled.
 
-    ``journal`` None: nothing is journaled (a job run by Airflow, whose
-    retries replace ``--resume``; its run ids keep triggers exactly once).
+    ``journal`` None: nothing is journaled and results are reported as they
+    come (a job run by Airflow, whose retries replace ``--resume``; its run
+    ids keep triggers exactly once). With a journal, a result is reported
+    once its record is on disk.
 
     ``previous``: the run being resumed; its ok calls are reported from the
     journal and not sent again. Every step runs on the engine it is given,
@@ -357,26 +363,24 @@ class JobRunner:
 
         for planned in self.steps:
             step, plan = planned.step, planned.plan
+            emit_step = functools.partial(emit, step_id=step.id)
             if blocked is not None or stop.is_set():
                 reason = blocked or "not started: the run was interrupted"
-                for call in plan.calls:
-                    result = call.skipped(reason, interrupted=blocked is None)
-                    self._journal(step.index, result)
-                    emit(result, step.id)
+                async with self._durable(step.index, emit_step) as record:
+                    for call in plan.calls:
+                        record(call.skipped(reason, interrupted=blocked is None))
                 continue
             done = self.previous.done(step.index) if self.previous else {}
             for call in plan.calls:
                 earlier = done.get(call_key(call))
                 if earlier is not None:
-                    emit(_from_journal(earlier), step.id)
+                    emit_step(_from_journal(earlier))
             remaining = Plan(
                 plan.operation,
                 tuple(c for c in plan.calls if call_key(c) not in done),
                 plan.mutating,
             )
-            results, ran = await self._run_step(
-                engine, planned, remaining, stop, functools.partial(emit, step_id=step.id)
-            )
+            results, ran = await self._run_step(engine, planned, remaining, stop, emit_step)
             if ran is not None:
                 requests += ran.requests
                 token_fetches += ran.token_fetches
@@ -397,9 +401,12 @@ class JobRunner:
         self.report = RunReport(summary, tuple(collector.results))
         return self.report
 
-    def _journal(self, step: int, result: Result) -> None:
-        if self.journal is not None:
-            self.journal.record(step, result)
+    def _durable(self, step: int, on_durable: OnResult) -> AbstractAsyncContextManager[OnResult]:
+        """Where the results of ``step`` are recorded: the journal, which hands
+        each to ``on_durable`` once it is on disk; without one, straight to it."""
+        if self.journal is None:
+            return nullcontext(on_durable)
+        return self.journal.group_commit(step, on_durable)
 
     async def _run_step(
         self,
@@ -415,21 +422,24 @@ class JobRunner:
         step = planned.step
         results: list[Result] = []
 
-        def record(result: Result) -> None:
-            # Journal first: once a result is reported, it is also durable.
-            self._journal(step.index, result)
+        def reported(result: Result) -> None:
             results.append(result)
             emit(result)
 
-        options = step.options
-        if isinstance(options, AuditOptions) and options.apply:
-            report = await audit_pools(engine, plan, apply=True, stop=stop, limits=planned.limits)
-            # The audit and its fixes are one call per deployment: journaled
-            # once both are done (fixes are safe to repeat if this is lost).
-            for result in report.results:
-                record(result)
-            return results, report.summary
-        report = await engine.run(plan, limits=planned.limits, on_result=record, stop=stop)
+        # Leaving the block waits for the last record to reach the disk, so
+        # the step's failures are all counted before the next step starts.
+        async with self._durable(step.index, reported) as record:
+            options = step.options
+            if isinstance(options, AuditOptions) and options.apply:
+                report = await audit_pools(
+                    engine, plan, apply=True, stop=stop, limits=planned.limits
+                )
+                # The audit and its fixes are one call per deployment: journaled
+                # once both are done (fixes are safe to repeat if this is lost).
+                for result in report.results:
+                    record(result)
+            else:
+                report = await engine.run(plan, limits=planned.limits, on_result=record, stop=stop)
         return results, report.summary
 
 
