@@ -3,16 +3,21 @@
 Output format is a processor chain: console on a terminal, JSON otherwise.
 A redaction processor sits in the chain before rendering, so no secret
 reaches a log line even if a caller binds one by mistake.
+
+structlog itself is imported by :func:`configure_logging` and by the first
+line logged, not with this module: every ``airfleet`` command imports this
+module, and structlog, which loads rich and asyncio with it, would be among
+the largest imports a bad fleet file waits for (benchmarks/README.md,
+"Start-up").
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
-
-import structlog
 
 from airfleet import redaction
 from airfleet.events import (
@@ -60,6 +65,8 @@ def configure_logging(
     *, fmt: LogFormat | None = None, verbose: bool = False, stream: TextIO | None = None
 ) -> None:
     """Configure structlog for the process: logs go to ``stream`` (stderr)."""
+    import structlog
+
     stream = stream or sys.stderr
     if fmt is None:
         fmt = "console" if stream.isatty() else "json"
@@ -86,7 +93,14 @@ def configure_logging(
     )
 
 
-_log = structlog.get_logger("airfleet")
+@functools.cache
+def _logger() -> Any:
+    """airfleet's structlog logger (a proxy that follows structlog's configuration)."""
+    import structlog
+
+    return structlog.get_logger("airfleet")
+
+
 # The level configure_logging() set (NOTSET: structlog's own configuration,
 # which logs everything). log_event checks it before building a line: a bound
 # logger costs microseconds, and a run finishes one call per deployment.
@@ -104,7 +118,7 @@ def log_event(event: Event) -> None:
         )
         if _threshold > (logging.INFO if quiet else logging.WARNING):
             return
-        log = _log.bind(
+        log = _logger().bind(
             deployment=result.deployment,
             operation=result.operation,
             target=result.target,
@@ -119,7 +133,7 @@ def log_event(event: Event) -> None:
     elif _threshold > logging.DEBUG:
         return  # everything below is debug
     elif isinstance(event, AttemptFinished):
-        _log.debug(
+        _logger().debug(
             "attempt",
             deployment=event.deployment or "token service",
             method=event.method,
@@ -130,23 +144,25 @@ def log_event(event: Event) -> None:
             **({"reason": event.reason} if event.reason else {}),
         )
     elif isinstance(event, ReAuthenticating):
-        _log.debug(
+        _logger().debug(
             "credential refused; fetching a fresh one",
             deployment=event.deployment,
             credential=event.key,
             status=event.status,
         )
     elif isinstance(event, TokenFetched):
-        _log.debug("token fetched", credential=event.key, duration_s=round(event.duration_s, 3))
+        _logger().debug(
+            "token fetched", credential=event.key, duration_s=round(event.duration_s, 3)
+        )
     elif isinstance(event, DialectDetected):
         if event.error is not None:
-            _log.debug("detection failed", deployment=event.deployment, error=event.error)
+            _logger().debug("detection failed", deployment=event.deployment, error=event.error)
         else:
-            _log.debug(
+            _logger().debug(
                 "detected", deployment=event.deployment, api=event.api, version=event.version
             )
     elif isinstance(event, RunFinished):
-        _log.info(
+        _logger().info(
             "run finished",
             operation=event.operation,
             ok=event.ok,
@@ -164,7 +180,7 @@ def warn_unverified_tls(fleet: Fleet) -> None:
     """
     owners = unverified_owners(fleet)
     if owners:
-        _log.warning(
+        _logger().warning(
             "TLS certificates are not verified (tls.verify: false): anyone on the "
             "network path can read and change these requests",
             applies_to=summarize(owners),

@@ -1,32 +1,22 @@
 """The ``airfleet`` command: a thin layer that parses, plans, runs and reports.
 
-Each subcommand lives in its own module; this one holds the group, the global
-options and the error mapping (one line, exit 2, no traceback unless -v).
+Each subcommand lives in its own module, imported when it is used; this one
+holds the group, the global options and the error mapping (one line, exit 2,
+no traceback unless -v).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from airfleet.cli._context import CliContext
-from airfleet.cli.api import api
-from airfleet.cli.audit import audit
-from airfleet.cli.dags import dags
-from airfleet.cli.demo import demo
-from airfleet.cli.discover import discover
-from airfleet.cli.health import health
-from airfleet.cli.history import history
-from airfleet.cli.import_errors import import_errors
-from airfleet.cli.pause import pause, unpause
-from airfleet.cli.pools import pools
-from airfleet.cli.run import run
-from airfleet.cli.runs import runs
-from airfleet.cli.sim import sim
-from airfleet.cli.trigger import trigger
+from airfleet.cli._lazy import LazyGroup, Subcommand
 from airfleet.errors import AirfleetError
-from airfleet.logs import configure_logging
+
+if TYPE_CHECKING:
+    from airfleet.logs import LogFormat
 
 __all__ = ["cli", "main"]
 
@@ -45,7 +35,63 @@ Examples:
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+def _lazy(module: str, summary: str, *, attribute: str = "") -> Subcommand:
+    return Subcommand(f"airfleet.cli.{module}", attribute or module, summary)
+
+
+# Each command's module, and the first sentence of its help: what --help lists.
+SUBCOMMANDS = {
+    "api": _lazy(
+        "api", "Send one request to PATH on every selected deployment; each answer is its result."
+    ),
+    "audit": _lazy("audit", "Compare the fleet with a desired state."),
+    "dags": _lazy(
+        "dags", "List the DAGs of every selected deployment (all pages, fetched concurrently)."
+    ),
+    "demo": _lazy(
+        "demo",
+        "Trigger a DAG on a simulated fleet of Airflow 2 and 3 deployments, wait, list pools.",
+    ),
+    "discover": _lazy(
+        "discover",
+        "Ask the platforms in the fleet file's discover: section for their deployments, "
+        "and write them, with the file's static ones, as a static fleet.yaml.",
+    ),
+    "health": _lazy("health", "Show each deployment's Airflow version, API (v1/v2) and health."),
+    "history": _lazy(
+        "history",
+        "List past runs of JOB (a job name, or a job file): when, which window, how many "
+        "calls ended ok, failed or skipped, and whether it finished.",
+    ),
+    "import-errors": _lazy(
+        "import_errors",
+        "List the import errors of every selected deployment (the whole trace in json).",
+    ),
+    "pause": _lazy("pause", "Pause DAG_ID... on every selected deployment."),
+    "pools": _lazy(
+        "pools", "List pools (slots, occupied, queued, open) on every selected deployment."
+    ),
+    "run": _lazy("run", "Run the steps of JOB.yaml in order (see configs/jobs/nightly.yaml)."),
+    "runs": _lazy(
+        "runs",
+        "List the DAG runs of every selected deployment (all DAGs unless DAG_IDs), newest first.",
+    ),
+    "sim": _lazy(
+        "sim", "Serve a simulated fleet of Airflow 2 and 3 deployments until interrupted."
+    ),
+    "trigger": _lazy("trigger", "Trigger DAG_ID... on every selected deployment."),
+    "unpause": _lazy(
+        "pause", "Unpause DAG_ID... on every selected deployment.", attribute="unpause"
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    subcommands=SUBCOMMANDS,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "-c",
     "--config",
@@ -68,35 +114,20 @@ Examples:
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs, and tracebacks on errors.")
 @click.version_option(package_name="airfleet")
 @click.pass_context
-def cli(ctx: click.Context, config: str, log_format: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config: str, log_format: LogFormat | None, verbose: bool) -> None:
     """Run Airflow REST API operations across a fleet of deployments at once.
 
     Airflow 2 (/api/v1) and 3 (/api/v2), Astro and self-hosted: one shared
     token per credential, fleet-wide and per-deployment limits, safe retries,
     one result per call, and a report.
     """
-    configure_logging(fmt=log_format, verbose=verbose)  # type: ignore[arg-type]
-    ctx.obj = CliContext(config_path=config, verbose=verbose)
+    # Here, not above: the context loads fleet files (pydantic, yaml), which
+    # --help and --version, answered before this runs, have no use for.
+    from airfleet.cli._context import CliContext
 
-
-for command in (
-    trigger,
-    dags,
-    pools,
-    pause,
-    unpause,
-    health,
-    runs,
-    import_errors,
-    api,
-    audit,
-    run,
-    history,
-    discover,
-    sim,
-    demo,
-):
-    cli.add_command(command)
+    # structlog is configured before the first line a command logs, not here:
+    # a bad fleet file is reported before structlog would have been imported.
+    ctx.obj = CliContext(config, verbose=verbose, log_format=log_format, owns_logging=True)
 
 
 def main() -> None:

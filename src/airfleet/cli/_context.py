@@ -3,44 +3,46 @@
 The CLI owns its process, so it, not the library, paces CPython's garbage
 collector (see :mod:`airfleet._gc`): while a fleet file is loaded and while
 its engine runs.
+
+Every command imports this module, its --help too, and most commands' first
+step is to check a fleet file: the engine, aiohttp, anyio, rich and structlog
+are imported once a command gets past that, by the methods that send, print
+or log (the engine's run itself is ``_running.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 import click
-from rich.console import Console
 
 from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
-from airfleet.cli._dry_run import print_plan
-from airfleet.cli._progress import ProgressListener
-from airfleet.discovery import discover
-from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.fleet_file import load_fleet
 from airfleet.inventory import Deployment, Fleet
-from airfleet.logs import log_event, warn_unverified_tls
+from airfleet.logs import LogFormat, configure_logging, log_event, warn_unverified_tls
 from airfleet.plan import Plan
-from airfleet.report import FORMATS, JsonlWriter, ReportFormat, default_format, render
-from airfleet.report.output import output_to
-from airfleet.results import Result
 from airfleet.selection import select
 
-__all__ = ["CliContext", "report_options", "run_options", "select_option"]
+if TYPE_CHECKING:
+    import anyio
+    from rich.console import Console
+
+    from airfleet.cli._running import Body, OnResult
+    from airfleet.engine import Engine, RunReport
+    from airfleet.report import ReportFormat
+
+__all__ = ["REPORT_FORMATS", "CliContext", "report_options", "run_options", "select_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-OnResult = Callable[[Result], None]
-Body = Callable[[Engine, anyio.Event, OnResult | None], Awaitable[RunReport | int]]
+
+# airfleet.report's FORMATS, which tests/test_startup.py holds equal: importing
+# airfleet.report would import rich for every command's --help and every bad
+# fleet file.
+REPORT_FORMATS = ("table", "json", "jsonl", "junit", "markdown", "csv")
 
 _SUFFIX_FORMATS: dict[str, ReportFormat] = {
     ".json": "json",
@@ -73,7 +75,7 @@ def report_options(func: F) -> F:
     return click.option(
         "--report",
         "report_format",
-        type=click.Choice(FORMATS),
+        type=click.Choice(REPORT_FORMATS),
         help="Report format (default: table on a terminal, json otherwise).",
     )(func)
 
@@ -84,14 +86,54 @@ def run_options(func: F) -> F:
     )(func)
 
 
-@dataclass
 class CliContext:
-    """Per-invocation state: the config path, verbosity and the consoles."""
+    """Per-invocation state: the config path, verbosity, logging and the consoles.
 
-    config_path: str
-    verbose: bool = False
-    stdout: Console = field(default_factory=lambda: Console(soft_wrap=False))
-    stderr: Console = field(default_factory=lambda: Console(stderr=True))
+    ``owns_logging``: the context configures structlog (``log_format``,
+    ``verbose``) before the first line anything logs (:meth:`configure_logs`),
+    as the ``airfleet`` command does; otherwise structlog's configuration is
+    left as it is (tests that capture logs build contexts so).
+    ``stdout``/``stderr``: rich consoles, made when first used unless given.
+    """
+
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        verbose: bool = False,
+        log_format: LogFormat | None = None,
+        owns_logging: bool = False,
+        stdout: Console | None = None,
+        stderr: Console | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.log_format = log_format
+        self._logging_to_configure = owns_logging
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> Console:
+        if self._stdout is None:
+            from rich.console import Console
+
+            self._stdout = Console(soft_wrap=False)
+        return self._stdout
+
+    @property
+    def stderr(self) -> Console:
+        if self._stderr is None:
+            from rich.console import Console
+
+            self._stderr = Console(stderr=True)
+        return self._stderr
+
+    def configure_logs(self) -> None:
+        """Configure structlog as the command line asked, once, before the first line."""
+        if self._logging_to_configure:
+            configure_logging(fmt=self.log_format, verbose=self.verbose)
+            self._logging_to_configure = False
 
     def fleet(self, path: str | None = None) -> Fleet:
         """The fleet file at ``path`` (default: ``-c``/``$AIRFLEET_CONFIG``), validated,
@@ -107,9 +149,12 @@ class CliContext:
 
     def discovered(self, fleet: Fleet) -> Fleet:
         """``fleet`` with its sources' deployments; one line on stderr says what was found."""
+        from airfleet.cli._running import discover_now
+
+        self.configure_logs()
         sources = fleet.discovery
         static = len(fleet.deployments)
-        found = anyio.run(lambda: discover(fleet, listeners=[log_event]))
+        found = discover_now(fleet, log=log_event)
         new = found.deployments[static:]
         asleep = sum(1 for d in new if d.unavailable is not None)
         organizations = ", ".join(sorted({s.organization for s in sources}))
@@ -141,6 +186,8 @@ class CliContext:
         if not plan.calls:
             raise UsageError("nothing to do: the plan has no calls")
         if dry_run:
+            from airfleet.cli._dry_run import print_plan
+
             fmt = self.format_for(report_format, output)
             print_plan(plan, console=self.stdout, as_json=fmt not in ("table", "markdown"))
             return 0
@@ -178,82 +225,41 @@ class CliContext:
         so jsonl can stream them; otherwise they are written at the end. A
         body that returns an exit code has written its own output.
         """
+        import anyio
+
+        from airfleet.cli._running import run_engine
+        from airfleet.report.output import output_to
+
         fmt = self.format_for(report_format, output)
+        self.configure_logs()
         with output_to(output) as out:  # a file that cannot be written: before anything is sent
             if announce is not None:
                 click.echo(announce, err=True)
-            return anyio.run(self._run, fleet, body, total, operation, fmt, out, output, streams)
+            warn_unverified_tls(fleet)
+            return anyio.run(
+                lambda: run_engine(
+                    fleet,
+                    body,
+                    total=total,
+                    operation=operation,
+                    fmt=fmt,
+                    out=out,
+                    output=output,
+                    streams=streams,
+                    log=log_event,
+                    stdout=self.stdout,
+                    stderr=self.stderr,
+                )
+            )
 
     def format_for(self, report_format: ReportFormat | None, output: str | None) -> ReportFormat:
         if report_format is not None:
             return report_format
         if output is not None:
             return _SUFFIX_FORMATS.get(Path(output).suffix.lower(), "json")
+        from airfleet.report import default_format
+
         return default_format(is_terminal=self.stdout.is_terminal)
-
-    async def _run(
-        self,
-        fleet: Fleet,
-        body: Body,
-        total: int,
-        operation: str,
-        fmt: ReportFormat,
-        out: TextIO,
-        output: str | None,
-        streams: bool,
-    ) -> int:
-        stop = anyio.Event()
-        warn_unverified_tls(fleet)
-        jsonl = JsonlWriter(out) if fmt == "jsonl" and streams else None
-        progress = ProgressListener(self.stderr, total=total, operation=operation)
-        async with (
-            Engine(
-                fleet, listeners=[log_event, progress], gc_threshold=DEFAULT_THRESHOLD
-            ) as engine,
-            anyio.create_task_group() as group,
-        ):
-            group.start_soon(_stop_on_signal, stop)
-            group.start_soon(progress.run)
-            try:
-                report = await body(engine, stop, jsonl.write_result if jsonl else None)
-            finally:
-                progress.close()
-                group.cancel_scope.cancel()
-        if isinstance(report, int):
-            return report
-        if jsonl is not None:
-            jsonl.write_summary(report.summary)
-        else:
-            console = self.stdout if out is sys.stdout else None
-            render(fmt, summary=report.summary, results=report.results, out=out, console=console)
-        if output:
-            s = report.summary
-            self.stderr.print(
-                f"{s.operation}: {s.ok} ok, {s.failed} failed, {s.skipped} skipped "
-                f"of {s.total}; report written to {output}"
-            )
-        return report.summary.exit_code
-
-
-async def _stop_on_signal(stop: anyio.Event) -> None:
-    """First SIGINT/SIGTERM: stop starting calls, finish the report. Second: exit now."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if stop.is_set():
-                sys.stderr.write("airfleet: interrupted again, exiting without a report\n")
-                sys.stderr.flush()
-                with contextlib.suppress(OSError, ValueError):
-                    sys.stdout.flush()  # what was streamed (jsonl) stays whole
-                # At once, as promised: raising SystemExit here would unwind
-                # every task (and print their tracebacks) first. The journal
-                # is fsync'd record by record, so nothing written is lost.
-                os._exit(130)
-            sys.stderr.write(
-                "airfleet: stopping: no new calls; finishing those in flight "
-                "(interrupt again to exit at once)\n"
-            )
-            sys.stderr.flush()
-            stop.set()
 
 
 def dump_json(value: Any) -> str:

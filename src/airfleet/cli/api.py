@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,7 +15,9 @@ from airfleet.cli._flags import check_dry_run_output
 from airfleet.errors import UsageError
 from airfleet.operations import plan_api
 from airfleet.operations.api import METHODS, place_fields
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 import click
 
-from airfleet.cli._context import CliContext, OnResult, report_options, run_options, select_option
+from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._dry_run import print_plan
 from airfleet.cli._flags import check_dry_run_output
+from airfleet.cli._running import OnResult
 from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.jobs.audit import audit_pools
 from airfleet.operations.audit import plan_audit
 from airfleet.plan import Plan
 from airfleet.pool_spec import load_pool_spec
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from airfleet._gc import DEFAULT_THRESHOLD
+from airfleet.cli._context import CliContext
 from airfleet.engine import Engine, RunReport
 from airfleet.fleet_file import parse_fleet
 from airfleet.logs import log_event
@@ -22,13 +23,15 @@ DEMO_DAG = "refresh_dims"
 @click.command()
 @click.option("--deployments", type=click.IntRange(min=1), default=25, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(deployments: int, seed: int) -> None:
+@click.pass_obj
+def demo(obj: CliContext, deployments: int, seed: int) -> None:
     """Trigger a DAG on a simulated fleet of Airflow 2 and 3 deployments, wait, list pools.
 
     Starts the simulator in this process on a free loopback port, with light
     faults (latency, 429s, dropped connections, a commit-then-fail), and
     shows what airfleet does with them.
     """
+    obj.configure_logs()
     console = Console()
     code = anyio.run(_demo, console, deployments, seed)
     raise SystemExit(code)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from airfleet.cli._context import CliContext, report_options, select_option
 from airfleet.operations import plan_health
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:

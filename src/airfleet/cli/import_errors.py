@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output
 from airfleet.operations import plan_import_errors
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:

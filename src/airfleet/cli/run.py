@@ -6,14 +6,15 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
 
-from airfleet.cli._context import CliContext, OnResult, report_options, run_options
+from airfleet.cli._context import CliContext, report_options, run_options
 from airfleet.cli._dry_run import print_plan
 from airfleet.cli._flags import check_dry_run_output, check_explicit_config_unused
+from airfleet.cli._running import OnResult
 from airfleet.engine import Engine, RunReport
 from airfleet.inventory import Fleet
 from airfleet.jobs.journal import Journal, JournalRun, call_key, read_runs, run_file_name
@@ -34,7 +35,9 @@ from airfleet.jobs.runner import (
 )
 from airfleet.jobs.spec import Job, load_job
 from airfleet.plan import Plan
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 __all__ = ["job_dir", "run", "state_dir_option"]
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output, check_listed_once
 from airfleet.operations import parse_since, plan_runs
 from airfleet.operations.reads import RUN_STATES
-from airfleet.report import ReportFormat
+
+if TYPE_CHECKING:
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:

@@ -7,15 +7,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
 from click.core import ParameterSource
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output, check_listed_once
-from airfleet.engine import Engine, RunReport
 from airfleet.errors import UsageError
 from airfleet.operations import plan_pause, plan_trigger
 from airfleet.operations.trigger import (
@@ -26,8 +24,13 @@ from airfleet.operations.trigger import (
     utc_logical_date,
 )
 from airfleet.plan import Plan
-from airfleet.report import ReportFormat
 from airfleet.results import Collector, Outcome, Result
+
+if TYPE_CHECKING:
+    import anyio
+
+    from airfleet.engine import Engine, RunReport
+    from airfleet.report import ReportFormat
 
 EPILOG = """\b
 Examples:
@@ -184,6 +187,10 @@ class UnpauseThenTrigger:
     async def __call__(
         self, engine: Engine, stop: anyio.Event, on_result: Callable[[Result], None] | None
     ) -> RunReport:
+        # Here, not at the top: the engine is loaded by the time it runs this,
+        # and `airfleet trigger --help` has no use for it.
+        from airfleet.engine import RunReport
+
         collector = Collector("trigger")
         started = time.monotonic()
 
