@@ -94,7 +94,8 @@ async def _stop_on_signal(stop: anyio.Event) -> None:
                     sys.stdout.flush()  # what was streamed (jsonl) stays whole
                 # At once, as promised: raising SystemExit here would unwind
                 # every task (and print their tracebacks) first. The journal
-                # is fsync'd record by record, so nothing written is lost.
+                # reports a result only once it is on disk, so nothing
+                # reported is lost.
                 os._exit(130)
             sys.stderr.write(
                 "airfleet: stopping: no new calls; finishing those in flight "
