@@ -704,7 +704,9 @@ def start_airflow2(bin_dir: Path, home: Path, *, password: str, scheduler: bool 
     _run_logged([airflow, "sync-perm"], env=env, log=log, what="airflow sync-perm")
     _run_logged(
         [
-            airflow, "users", "create", "--username", USERNAME, "--password", password,
+            # "--password=" so that a password starting with "-" is not read as
+            # an option (token_urlsafe gives one about one time in 64).
+            airflow, "users", "create", "--username", USERNAME, f"--password={password}",
             "--role", "Admin", "--email", "admin@example.invalid",
             "--firstname", "Air", "--lastname", "Fleet",
         ],
