@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,8 +70,11 @@ def _call_lines(state: Path, name: str) -> tuple[int, bool]:
     files = list((state / name).glob("*.jsonl"))
     if not files:
         return 0, False
-    text = files[0].read_text(encoding="utf-8", errors="replace")
-    return text.count('"type": "call"'), text.startswith('{"type": "run"')
+    records = []
+    for line in files[0].read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):  # the line being written
+            records.append(json.loads(line).get("type"))
+    return records.count("call"), records[:1] == ["run"]
 
 
 def _run_and_kill(job: Path, state: Path, name: str, env: dict[str, str], at: int) -> None:

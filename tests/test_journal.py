@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airfleet.engine import Engine
 from airfleet.errors import UsageError
@@ -113,8 +115,8 @@ async def test_a_result_is_reported_only_after_its_batch_is_fsyncd(tmp_path: Pat
 
 
 async def test_group_commit_writes_the_format_readers_know(tmp_path: Path) -> None:
-    """Batches larger than one fsync takes: every record a line, as json.dumps writes
-    it, the file 0600; resume and history read it back as before."""
+    """Batches larger than one fsync takes: every record a line, meaning what
+    json.dumps wrote before, the file 0600; resume and history read it back as before."""
     path = tmp_path / "run.jsonl"
     journal = Journal(path, {"started_at": "x", "planned": 1_500}, resume=False)
     results = [
@@ -127,20 +129,58 @@ async def test_group_commit_writes_the_format_readers_know(tmp_path: Path) -> No
     journal.finish({"interrupted": False})
     journal.close()
     assert reported == results
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == json.dumps({"type": "run", "started_at": "x", "planned": 1_500})
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert lines[0] == {"type": "run", "started_at": "x", "planned": 1_500}
     assert lines[1:-1] == [
-        json.dumps(
-            {"type": "call", "step": 2, "key": call_key(r), "result": r.to_dict()}, default=str
-        )
-        for r in results
+        {"type": "call", "step": 2, "key": call_key(r), "result": r.to_dict()} for r in results
     ]
-    assert lines[-1] == json.dumps({"type": "end", "interrupted": False})
+    assert lines[-1] == {"type": "end", "interrupted": False}
     assert os.stat(path).st_mode & 0o777 == 0o600
     run = read_run(path)
     assert run is not None
     assert run.finished
     assert run.counts() == {"ok": 1_285, "failed": 215, "skipped": 0, "missing": 0}
+
+
+# What a result's data can hold: JSON from an answer, plus what airfleet adds
+# (datetimes) and what orjson alone would refuse (big integers, lone surrogates).
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from(["\ud800", "caf\u00e9 \U0001f680", "\u2028"])
+    | st.datetimes(timezones=st.none() | st.timezones())
+)
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(data=st.dictionaries(st.text(max_size=8), _DATA, max_size=4))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_record_reads_back_as_json_dumps_default_str_would_have_written_it(
+    tmp_path: Path, data: dict[str, Any]
+) -> None:
+    """Whatever a result carries, the journal keeps the meaning the old encoder gave it."""
+    path = tmp_path / "run.jsonl"
+    path.unlink(missing_ok=True)
+    result = Result("dep", "api", "t", Outcome.OK, status=200, data=data)
+    journal = Journal(path, {"started_at": "x", "planned": 1}, resume=False)
+    journal.record(1, result)
+    journal.close()
+    run = read_run(path)
+    assert run is not None
+    expected = json.loads(json.dumps(result.to_dict(), default=str))
+    assert run.calls[(1, call_key(result))] == expected
 
 
 async def test_an_error_comes_out_as_itself_not_in_a_group(tmp_path: Path) -> None:
