@@ -113,6 +113,14 @@ def cases(workdir: Path) -> list[Case]:
             exit_code=2,
             expect="unknown key 'tagz'",
         ),
+        # The same error through a command whose options need its operation
+        # (trigger's run-id and logical-date checks) imported to parse them.
+        Case(
+            "config error, trigger",
+            [AIRFLEET, "-c", str(bad), "trigger", "hello"],
+            exit_code=2,
+            expect="unknown key 'tagz'",
+        ),
         # The floor under "config error": reading the file, without the CLI.
         Case(
             "load_fleet alone",

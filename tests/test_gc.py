@@ -179,7 +179,7 @@ def test_the_cli_paces_the_collector_while_it_loads_a_fleet_and_runs(
 
     # Seen from inside what the CLI calls: its fleet loader and its listener.
     monkeypatch.setattr("airfleet.cli._context.load_fleet", loading)
-    monkeypatch.setattr("airfleet.cli._context.log_event", listening)
+    monkeypatch.setattr("airfleet.logs.log_event", listening)
     with sim_in_thread(Simulator(deployments=3, api="v2")) as sim:
         for name, value in sim.sim.env().items():
             monkeypatch.setenv(name, value)

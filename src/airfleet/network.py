@@ -13,13 +13,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import ssl
-import urllib.request
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from airfleet import redaction
 from airfleet.inventory import ClientCredentialsAuth, Fleet, Proxy, Secret, Tls
+
+# ssl and urllib.request (with http.client and email) are imported where they
+# are used: a fleet file without tls: or proxies is read, and its errors told,
+# without them.
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "EnvironmentProxies",
@@ -133,6 +138,8 @@ class EnvironmentProxies:
     """
 
     def __init__(self) -> None:
+        import urllib.request
+
         self._proxies = {
             key: value for key, value in urllib.request.getproxies().items() if key != "no"
         }
@@ -187,6 +194,8 @@ def _bypassed(host: str, port: int | None, no_proxy: str | None) -> bool:
                     return True
     # urllib's own test (on Linux: no_proxy again, with '*' for everything;
     # on macOS and Windows: the system's proxy exceptions), as requests asks it.
+    import urllib.request
+
     try:
         return bool(urllib.request.proxy_bypass(host))
     except (TypeError, OSError):
@@ -246,6 +255,8 @@ def ssl_context(tls: Tls, env_bundle: str | None = None) -> ssl.SSLContext:
     Costly (about 50 ms: the system store is parsed): build one per
     distinct settings and keep it. Raises :class:`TlsFileError`.
     """
+    import ssl
+
     context = ssl.create_default_context()
     _load(context, tls, env_bundle)
     if not tls.verify:
@@ -262,10 +273,14 @@ def check_tls_files(tls: Tls) -> None:
     A bare context, without the system store, so a fleet file is checked
     in microseconds per distinct setting.
     """
+    import ssl
+
     _load(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), tls, None)
 
 
 def _load(context: ssl.SSLContext, tls: Tls, env_bundle: str | None) -> None:
+    import ssl
+
     for key in ("ca_bundle", "client_cert", "client_key"):
         value = getattr(tls, key)
         if value is not None and "\0" in value:
@@ -306,6 +321,8 @@ def _load(context: ssl.SSLContext, tls: Tls, env_bundle: str | None) -> None:
 
 def _failing_file(exc: OSError | ssl.SSLError, tls: Tls) -> str:
     """Which of client_cert and client_key a load_cert_chain failure is about."""
+    import ssl
+
     filename = getattr(exc, "filename", None)
     if filename is not None and filename == tls.client_key:
         return "client_key"
@@ -316,6 +333,8 @@ def _failing_file(exc: OSError | ssl.SSLError, tls: Tls) -> str:
 
 
 def _why(exc: OSError | ssl.SSLError, wanted: str) -> str:
+    import ssl
+
     if isinstance(exc, ssl.SSLError):
         reason = (exc.reason or exc.strerror or "").replace("_", " ").lower()
         if "key values mismatch" in reason:

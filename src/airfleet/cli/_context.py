@@ -23,8 +23,6 @@ from airfleet._gc import DEFAULT_THRESHOLD, first_threshold_at_least
 from airfleet.errors import UsageError
 from airfleet.fleet_file import load_fleet
 from airfleet.inventory import Deployment, Fleet
-from airfleet.logs import LogFormat, configure_logging, log_event, warn_unverified_tls
-from airfleet.plan import Plan
 from airfleet.selection import select
 
 if TYPE_CHECKING:
@@ -33,6 +31,8 @@ if TYPE_CHECKING:
 
     from airfleet.cli._running import Body, OnResult
     from airfleet.engine import Engine, RunReport
+    from airfleet.logs import LogFormat
+    from airfleet.plan import Plan
     from airfleet.report import ReportFormat
 
 __all__ = ["REPORT_FORMATS", "CliContext", "report_options", "run_options", "select_option"]
@@ -132,6 +132,8 @@ class CliContext:
     def configure_logs(self) -> None:
         """Configure structlog as the command line asked, once, before the first line."""
         if self._logging_to_configure:
+            from airfleet.logs import configure_logging
+
             configure_logging(fmt=self.log_format, verbose=self.verbose)
             self._logging_to_configure = False
 
@@ -150,6 +152,7 @@ class CliContext:
     def discovered(self, fleet: Fleet) -> Fleet:
         """``fleet`` with its sources' deployments; one line on stderr says what was found."""
         from airfleet.cli._running import discover_now
+        from airfleet.logs import log_event
 
         self.configure_logs()
         sources = fleet.discovery
@@ -228,6 +231,7 @@ class CliContext:
         import anyio
 
         from airfleet.cli._running import run_engine
+        from airfleet.logs import log_event, warn_unverified_tls
         from airfleet.report.output import output_to
 
         fmt = self.format_for(report_format, output)

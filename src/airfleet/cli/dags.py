@@ -8,7 +8,6 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, select_option
 from airfleet.errors import UsageError
-from airfleet.operations import plan_dags
 
 if TYPE_CHECKING:
     from airfleet.report import ReportFormat
@@ -43,5 +42,8 @@ def dags(
         raise UsageError("--paused and --active contradict each other: give one, or neither")
     fleet = obj.fleet()
     only_paused = paused if paused or active else None  # None: paused and active alike
+    # Imported once the fleet is read: a bad file is told without the operations.
+    from airfleet.operations import plan_dags
+
     plan = plan_dags(obj.selected(fleet, selectors), pattern=pattern, paused=only_paused)
     raise SystemExit(obj.execute(fleet, plan, report_format=report_format, output=output))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import click
 
 from airfleet.cli._context import CliContext, report_options, select_option
-from airfleet.operations import plan_health
 
 if TYPE_CHECKING:
     from airfleet.report import ReportFormat
@@ -31,5 +30,8 @@ def health(
 ) -> None:
     """Show each deployment's Airflow version, API (v1/v2) and health."""
     fleet = obj.fleet()
+    # Imported once the fleet is read: a bad file is told without the operations.
+    from airfleet.operations import plan_health
+
     plan = plan_health(obj.selected(fleet, selectors))
     raise SystemExit(obj.execute(fleet, plan, report_format=report_format, output=output))

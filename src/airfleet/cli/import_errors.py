@@ -8,7 +8,6 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output
-from airfleet.operations import plan_import_errors
 
 if TYPE_CHECKING:
     from airfleet.report import ReportFormat
@@ -36,6 +35,9 @@ def import_errors(
     """List the import errors of every selected deployment (the whole trace in json)."""
     check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
     fleet = obj.fleet()
+    # Imported once the fleet is read: a bad file is told without the operations.
+    from airfleet.operations import plan_import_errors
+
     plan = plan_import_errors(obj.selected(fleet, selectors))
     code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
     raise SystemExit(code)

@@ -8,7 +8,6 @@ import click
 
 from airfleet.cli._context import CliContext, report_options, run_options, select_option
 from airfleet.cli._flags import check_dry_run_output, check_listed_once
-from airfleet.operations import plan_pause
 
 if TYPE_CHECKING:
     from airfleet.report import ReportFormat
@@ -38,6 +37,9 @@ def _command(paused: bool) -> click.Command:
         check_listed_once(dag_ids, what="DAG")
         check_dry_run_output(dry_run=dry_run, report_format=report_format, output=output)
         fleet = obj.fleet()
+        # Imported once the fleet is read: a bad file is told without the operations.
+        from airfleet.operations import plan_pause
+
         plan = plan_pause(obj.selected(fleet, selectors), dag_ids, paused=paused)
         code = obj.execute(fleet, plan, report_format=report_format, output=output, dry_run=dry_run)
         raise SystemExit(code)
