@@ -1,7 +1,9 @@
-"""Shared pieces of the benchmarks: a simulator in its own process, timed child processes."""
+"""Shared pieces of the benchmarks: a simulator in its own process, timed child processes,
+and the virtual environments of contenders that must not share the project's."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -15,11 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from _rss import RSS_FILE, vm_hwm_mb  # importers put benchmarks/ on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Airflow 3 CLI, ``airflowctl``, pinned: its own dependencies (pydantic, httpx,
+# keyring, rich, ...) stay out of the project's environment.
+AIRFLOWCTL_REQUIREMENT = "apache-airflow-ctl==0.1.5"
+INSTALL_TIMEOUT_S = 900.0
 
 
 def free_port() -> int:
@@ -168,3 +174,74 @@ def run_child(
         peak_rss_mb=rss,
         output=output,
     )
+
+
+# -- contenders in virtual environments of their own -----------------------------------
+
+
+def bench_cache() -> Path:
+    """Where benchmark installs live: ``$AIRFLEET_BENCH_CACHE``, or ~/.cache/airfleet/bench."""
+    configured = os.environ.get("AIRFLEET_BENCH_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "airfleet" / "bench"
+
+
+def airflowctl_venv() -> Path:
+    """The virtual environment of ``AIRFLOWCTL_REQUIREMENT``, one per pinned version."""
+    version = AIRFLOWCTL_REQUIREMENT.partition("==")[2]
+    return bench_cache() / f"airflowctl-{version}"
+
+
+def airflowctl_installed() -> Path | None:
+    """The ``airflowctl`` executable of a complete install, or None (nothing installed)."""
+    target = airflowctl_venv()
+    return target / "bin" / "airflowctl" if (target / "complete").exists() else None
+
+
+def ensure_airflowctl(log: Callable[[str], None] = print) -> Path:
+    """The ``airflowctl`` executable, installed from PyPI on first use (about a minute).
+
+    A complete install is marked by a ``complete`` file and then reused; a file
+    lock lets two benchmark runs (or a run and the test suite) share one install
+    instead of racing.
+    """
+    ready = airflowctl_installed()
+    if ready is not None:
+        return ready
+    target = airflowctl_venv()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        target.parent.joinpath(f"{target.name}.lock").open("w") as lock,
+        _flocked(lock),
+    ):
+        ready = airflowctl_installed()  # another run installed it while we waited
+        if ready is not None:
+            return ready
+        log(f"installing {AIRFLOWCTL_REQUIREMENT} into {target} (once)")
+        install_log = target.parent / f"{target.name}.install.log"
+        python = target / "bin" / "python"
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        for step in (
+            [sys.executable, "-m", "venv", "--clear", str(target)],
+            [*pip, AIRFLOWCTL_REQUIREMENT],
+            [str(target / "bin" / "airflowctl"), "version"],
+        ):
+            with install_log.open("a") as out:
+                done = subprocess.run(
+                    step, stdout=out, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S
+                )
+            if done.returncode != 0:
+                tail = install_log.read_text()[-2000:]
+                raise RuntimeError(f"{' '.join(step)} failed ({done.returncode}): {tail}")
+        (target / "complete").write_text(AIRFLOWCTL_REQUIREMENT + "\n")
+    return target / "bin" / "airflowctl"
+
+
+@contextmanager
+def _flocked(handle: TextIO) -> Iterator[None]:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,22 +1,33 @@
 """airfleet against the tools users would otherwise use, at fleet scale, side by side (issue #9).
 
-Usage: .venv/bin/python benchmarks/run.py [--quick] [--out DIR]
+Usage: .venv/bin/python benchmarks/run.py [--quick] [--out DIR] [--sizes 100,1000]
+       [--latencies 0,50] [--repeat N] [--airflowctl install|if-installed|no]
 
 The simulator runs in its own process on loopback, at 0 ms and 50 ms of added
-latency, with fleets of 10, 100, 1,000 and 10,000 deployments. On each, every
-contender, a whole process of its own, lists the pools of every deployment,
-then triggers one DAG on every deployment:
+latency, with fleets of 10, 100, 1,000, 5,000 and 10,000 deployments. On each,
+every contender, a whole process of its own, lists the pools of every
+deployment, then triggers one DAG on every deployment:
 
-  (a) cli       airfleet's CLI (``airfleet pools`` / ``airfleet trigger``)
-  (b) library   airfleet's library API (``Engine.run``)
-  (c) bare      a bare aiohttp loop with a semaphore: the ceiling for Python here
-  (d) official  apache-airflow-client with a thread pool of 16
-  (e) requests  a sequential ``requests`` loop (10 and 100 deployments only)
+  (a) cli         airfleet's CLI (``airfleet pools`` / ``airfleet trigger``), ``api: v2``
+      cli-auto    the same fleet with ``api: auto`` (detection)
+  (b) library     airfleet's library API (``Engine.run``), ``api: v2``
+      library-auto  the same with ``api: auto``
+  (c) bare        a bare aiohttp loop with a semaphore: the ceiling for Python here
+  (d) official    apache-airflow-client with a thread pool of 16
+  (e) airflowctl  the Airflow 3 CLI, one process per deployment: a shell loop
+                  and ``xargs -P 16`` (100 and 1,000 deployments only)
+  (f) requests    a sequential ``requests`` loop (10 and 100 deployments only)
 
 airfleet and the bare loop keep 200 requests in flight. Requests are counted by
 the simulator. Wall time is the whole process (start-up included); req/s is the
 simulator's count over the contender's own work time (first request to last
-answer); CPU seconds and peak RSS come from the process's rusage.
+answer; for airflowctl, the whole loop); CPU seconds and peak RSS come from the
+process's rusage.
+
+airflowctl runs from a virtual environment of its own, installed from PyPI on
+first use (``_harness.ensure_airflowctl``). ``--airflowctl if-installed`` (the
+default with ``--quick``) runs it only when that install exists, so a quick run
+needs no network; ``no`` leaves it out.
 
 A second table checks limits and tokens: with ``max_per_second`` set (fleet,
 credential, deployment), the rate the simulator saw against the configured
@@ -32,6 +43,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,14 +59,37 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Measured, SimProcess, run_child, simulator
+from _harness import (
+    AIRFLOWCTL_REQUIREMENT,
+    Measured,
+    SimProcess,
+    airflowctl_installed,
+    ensure_airflowctl,
+    run_child,
+    simulator,
+)
 
 HERE = Path(__file__).resolve().parent
 CONTENDERS = HERE / "contenders.py"
-ORDER = ("cli", "library", "bare", "official", "requests")
+ORDER = (
+    "cli",
+    "cli-auto",
+    "library",
+    "library-auto",
+    "bare",
+    "official",
+    "airflowctl-loop",
+    "airflowctl-xargs",
+    "requests",
+)
+AIRFLOWCTL = ("airflowctl-loop", "airflowctl-xargs")
+# The same fleet file, API declared or detected: the pair issue round 3 compares.
+AUTO = {"cli-auto": "cli", "library-auto": "library"}
 LABELS = {
-    "cli": "airfleet CLI",
-    "library": "airfleet library",
+    "cli": "airfleet CLI, api: v2",
+    "cli-auto": "airfleet CLI, api: auto",
+    "library": "airfleet library, api: v2",
+    "library-auto": "airfleet library, api: auto",
     # airfleet with no rate limits at all, like the other contenders: the raw
     # speed issue #4 compares (its default per-deployment 10/s never binds at
     # one request per deployment, but pacing each deployment has a cost).
@@ -61,9 +97,14 @@ LABELS = {
     "bare": "bare aiohttp",
     "official": "apache-airflow-client x16",
     "requests": "requests, sequential",
+    "airflowctl-loop": "airflowctl, shell loop",
+    "airflowctl-xargs": "airflowctl, xargs -P 16",
 }
+DAG_ID = "hello"
 IN_FLIGHT = 200
 OFFICIAL_THREADS = 16
+AIRFLOWCTL_PROCESSES = 16  # xargs -P
+AIRFLOWCTL_TIMEOUT_S = 6 * 3600.0  # 1,000 processes one after another on a busy machine
 
 
 @dataclass(frozen=True)
@@ -75,14 +116,22 @@ class Plan:
     requests_max: int  # largest fleet the sequential loop runs on
     official_max: dict[float, int]  # largest fleet apache-airflow-client runs on, by latency
     rate: dict[str, Any]  # sizes and rates of the limit/token checks
+    # The fleets airflowctl runs on, smallest and largest: one process per
+    # deployment, about a second of CPU each, so hours at 10,000.
+    airflowctl_sizes: tuple[int, int]
+    # And the latencies: its cost is its processes' start-up (about 0.8 s
+    # each), which the network's 50 ms barely changes.
+    airflowctl_latencies: tuple[float, ...]
 
 
 FULL = Plan(
-    sizes=(10, 100, 1000, 10_000),
+    sizes=(10, 100, 1000, 5000, 10_000),
     latencies=(0.0, 50.0),
     requests_max=100,
-    official_max={0.0: 10_000, 50.0: 1000},
+    official_max={0.0: 10_000, 50.0: 5000},
     rate={"fleet": (1000, 400.0), "credential": (1000, 300.0), "deployment": (20, 10.0, 30)},
+    airflowctl_sizes=(100, 1000),
+    airflowctl_latencies=(50.0,),
 )
 QUICK = Plan(
     sizes=(10, 50),
@@ -90,8 +139,20 @@ QUICK = Plan(
     requests_max=50,
     official_max={0.0: 50, 50.0: 50},
     rate={"fleet": (20, 100.0), "credential": (20, 100.0), "deployment": (2, 10.0, 5)},
+    airflowctl_sizes=(1, 10),
+    airflowctl_latencies=(0.0, 50.0),
 )
-COLOURS = {"cli": "C0", "library": "C1", "bare": "C2", "official": "C3", "requests": "C4"}
+COLOURS = {
+    "cli": "C0",
+    "cli-auto": "C5",
+    "library": "C1",
+    "library-auto": "C6",
+    "bare": "C2",
+    "official": "C3",
+    "requests": "C4",
+    "airflowctl-loop": "C7",
+    "airflowctl-xargs": "C8",
+}
 
 
 @dataclass
@@ -115,14 +176,14 @@ class Row:
 # -- configs -------------------------------------------------------------------------
 
 
-def airfleet_config(sim: SimProcess, **limits: Any) -> Path:
-    """The simulator's fleet.yaml, API declared (the other contenders know it too),
-    ``IN_FLIGHT`` requests in flight fleet-wide; per-deployment limits stay at
-    airfleet's defaults unless given."""
+def airfleet_config(sim: SimProcess, *, api: str = "v2", **limits: Any) -> Path:
+    """The simulator's fleet.yaml, API declared (the other contenders know it too)
+    unless ``api="auto"``, ``IN_FLIGHT`` requests in flight fleet-wide;
+    per-deployment limits stay at airfleet's defaults unless given."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     doc = yaml.load(sim.config.read_text(), Loader=loader)  # noqa: S506 - a safe loader
     doc["limits"] = {"max_in_flight": IN_FLIGHT}
-    doc["defaults"]["api"] = "v2"
+    doc["defaults"]["api"] = api
     for key, value in limits.items():
         scope, _, name = key.partition("__")
         if scope == "fleet":
@@ -143,7 +204,7 @@ def cli_args(config: Path, operation: str, run_id: str) -> list[str]:
     report = ["--report", "json", "-o", "{scratch}/report.json"]
     if operation == "pools":
         return [*head, "pools", *report]
-    return [*head, "trigger", "hello", "--run-id", run_id, *report]
+    return [*head, "trigger", DAG_ID, "--run-id", run_id, *report]
 
 
 def cli_work_s(output: dict[str, Any], scratch: Path) -> float:
@@ -155,23 +216,128 @@ def cli_work_s(output: dict[str, Any], scratch: Path) -> float:
     return float(summary["duration_s"])
 
 
+def variant(config: Path, name: str) -> Path:
+    """A sibling of ``config``: ``open`` (no rates) or ``auto`` (``api: auto``)."""
+    return config.with_name(f"{config.stem}-{name}.yaml")
+
+
+@dataclass(frozen=True)
+class Airflowctl:
+    """airflowctl set up for one simulator: its executable, an AIRFLOW_HOME with one
+    airflowctl environment per deployment."""
+
+    executable: Path
+    home: Path
+
+
+# What airflowctl's own models make of the simulator's answers, strictly: its
+# ``pools list`` falls back to filling in missing fields when validation fails,
+# which would hide a schema the simulator got wrong.
+SCHEMA_CHECK = """
+import sys
+from datetime import datetime, timezone
+
+from airflowctl.api.client import Client
+from airflowctl.api.datamodels.generated import (
+    DAGRunResponse,
+    PoolCollectionResponse,
+    TriggerDAGRunPostBody,
+)
+
+url, token, dag_id, run_id = sys.argv[1:]
+with Client(base_url=url, token=token) as client:  # raises on any 4xx or 5xx
+    pools = client.get("pools", params={"limit": 50})
+    assert pools.status_code == 200, pools.status_code
+    listed = PoolCollectionResponse.model_validate_json(pools.content)
+    body = TriggerDAGRunPostBody(
+        dag_run_id=run_id, logical_date=datetime.now(timezone.utc), conf={}
+    )
+    run = client.post(f"dags/{dag_id}/dagRuns", json=body.model_dump(mode="json"))
+    assert run.status_code == 200, run.status_code
+    triggered = DAGRunResponse.model_validate_json(run.content)
+    assert triggered.dag_run_id == run_id, triggered
+print(listed.total_entries, triggered.state.value)
+"""
+
+
+def airflowctl_setup(sim: SimProcess, workdir: Path, executable: Path) -> Airflowctl:
+    """One airflowctl environment per deployment, named after it, as a user sets them up.
+
+    ``airflowctl auth login --api-url URL --api-token T --env NAME --skip-keyring``
+    writes ``$AIRFLOW_HOME/NAME.json``, ``{"api_url": URL}``, and nothing else (the
+    token stays in ``$AIRFLOW_CLI_TOKEN``; without ``--skip-keyring`` it would go to
+    a keyring, which a headless machine lacks). It is the only way to point airflowctl
+    at a server: no flag or variable names the URL, and a command reads its
+    environment from ``$AIRFLOW_CLI_ENVIRONMENT`` (the ``-e/--env`` flag of 0.1.5
+    reaches ``auth login`` only; on other commands it is parsed and ignored, and
+    the variable wins over it even there). The first deployment logs in for real; the others'
+    files, identical but for the URL, are written directly: a login is a second of
+    start-up per deployment, and setting up is not what is timed.
+
+    Then airflowctl's own models check the simulator's answers (status and schema).
+    """
+    home = workdir / f"airflowctl-home-{uuid.uuid4().hex[:8]}"
+    home.mkdir()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load(sim.config.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+    fleet = [(d["name"], d["url"]) for d in doc["deployments"]]
+    token = sim.env["AIRFLEET_SIM_TOKEN"]
+    # airflowctl's own variables, if the caller's shell has any, would redirect the
+    # login (AIRFLOW_CLI_ENVIRONMENT wins over --env) or the token.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CLI_")}
+    env["AIRFLOW_HOME"] = str(home)
+    name, url = fleet[0]
+    login = [str(executable), "auth", "login", "--api-url", url, "--api-token", token]
+    login += ["--env", name, "--skip-keyring"]
+    done = subprocess.run(login, env=env, capture_output=True, text=True, timeout=300)
+    written = home / f"{name}.json"
+    if done.returncode != 0 or not written.exists():
+        raise RuntimeError(f"airflowctl auth login failed: {done.stdout[-1000:]}{done.stderr}")
+    if json.loads(written.read_text()) != {"api_url": url} or len(list(home.iterdir())) != 1:
+        raise RuntimeError(f"airflowctl auth login wrote {sorted(home.iterdir())}")
+    for name, url in fleet[1:]:
+        (home / f"{name}.json").write_text(json.dumps({"api_url": url}))
+    check = [str(executable.with_name("python")), "-c", SCHEMA_CHECK, fleet[-1][1], token]
+    check += [DAG_ID, f"schema-check-{uuid.uuid4().hex[:8]}"]
+    done = subprocess.run(check, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"the simulator's answers fail airflowctl's models: {done.stderr}")
+    return Airflowctl(executable, home)
+
+
 def run_contender(
-    sim: SimProcess, contender: str, config: Path, operation: str, *, rounds: int = 1
+    sim: SimProcess,
+    contender: str,
+    config: Path,
+    operation: str,
+    *,
+    rounds: int = 1,
+    airflowctl: Airflowctl | None = None,
 ) -> tuple[Measured, dict[str, Any], float]:
     """One whole process; its measurements, the simulator's stats and CPU seconds."""
     run_id = f"bench-{contender}-{uuid.uuid4().hex[:10]}"
     sim.reset()
     sim_cpu = sim.cpu_s()
     if contender == "library-open":
-        contender, config = "library", config.with_name(config.stem + "-open.yaml")
+        contender, config = "library", variant(config, "open")
+    elif contender in AUTO:
+        contender, config = AUTO[contender], variant(config, "auto")
     if contender == "cli":
         measured = run_child(cli_args(config, operation, run_id), env=sim.env, work_s=cli_work_s)
     else:
-        concurrency = OFFICIAL_THREADS if contender == "official" else IN_FLIGHT
+        env, timeout = sim.env, 1800.0
+        concurrency = {"official": OFFICIAL_THREADS}.get(contender, IN_FLIGHT)
         args = [sys.executable, str(CONTENDERS), contender, str(config)]
+        if contender in AIRFLOWCTL:
+            if airflowctl is None:
+                raise ValueError(f"{contender} needs airflowctl set up")
+            concurrency = AIRFLOWCTL_PROCESSES
+            args += ["--airflowctl", str(airflowctl.executable)]
+            env = {**env, "AIRFLOW_HOME": str(airflowctl.home)}
+            timeout = AIRFLOWCTL_TIMEOUT_S
         args += ["--operation", operation, "--run-id", run_id, "--rounds", str(rounds)]
         args += ["--concurrency", str(concurrency)]
-        measured = run_child(args, env=sim.env)
+        measured = run_child(args, env=env, timeout=timeout)
         if measured.output.get("failed"):
             raise RuntimeError(f"{contender} {operation}: {measured.output}")
     sim_cpu = sim.cpu_s() - sim_cpu
@@ -180,39 +346,71 @@ def run_contender(
 
 # -- the matrix ----------------------------------------------------------------------
 
+AIRFLEET = ("cli", "cli-auto", "library", "library-auto", "library-open")
+
 
 def requests_per_call(contender: str, operation: str) -> int:
-    """What each call sends: airfleet's trigger also GETs the DAG (is it paused?)."""
-    return 2 if operation == "trigger" and contender in ("cli", "library", "library-open") else 1
+    """What each call sends: airfleet's trigger also GETs the DAG (is it paused?).
+
+    ``api: auto`` sends nothing more: on Airflow 3 the call's own answer settles
+    the API (this checks it, row by row)."""
+    return 2 if operation == "trigger" and contender in AIRFLEET else 1
 
 
-def contenders_for(plan: Plan, latency: float, size: int) -> Iterator[str]:
+def runs_airflowctl(plan: Plan, size: int, latency: float) -> bool:
+    smallest, largest = plan.airflowctl_sizes
+    return smallest <= size <= largest and latency in plan.airflowctl_latencies
+
+
+def contenders_for(plan: Plan, latency: float, size: int, *, airflowctl: bool) -> Iterator[str]:
     for contender in ORDER:
         if contender == "requests" and size > plan.requests_max:
             continue
         if contender == "official" and size > plan.official_max.get(latency, 0):
+            continue
+        if contender in AIRFLOWCTL and not (airflowctl and runs_airflowctl(plan, size, latency)):
             continue
         yield contender
         if contender == "library" and latency == 0 and size == max(plan.sizes):
             yield "library-open"  # only where the 0.75x target is read
 
 
-def matrix(plan: Plan, workdir: Path, log: Callable[[str], None], repeat: int) -> list[Row]:
-    """Every cell ``repeat`` times, contenders interleaved; each keeps its fastest run."""
+def matrix(
+    plan: Plan,
+    workdir: Path,
+    log: Callable[[str], None],
+    repeat: int,
+    *,
+    airflowctl: Path | None = None,
+    airflowctl_repeat: int = 1,
+) -> list[Row]:
+    """Every cell ``repeat`` times, contenders interleaved; each keeps its fastest run.
+
+    airflowctl (when given its executable) runs in the first ``airflowctl_repeat``
+    rounds only: at 1,000 deployments one run is 1,000 processes, tens of minutes.
+    """
     rows: list[Row] = []
     for latency in plan.latencies:
         for size in plan.sizes:
             with simulator(workdir, deployments=size, latency_ms=latency) as sim:
                 config = airfleet_config(sim)
-                # run_contender's "library-open" reads this one.
-                opened = airfleet_config(sim, defaults__max_per_second=None)
-                opened.rename(config.with_name(config.stem + "-open.yaml"))
+                # run_contender's "library-open" and "*-auto" read these.
+                airfleet_config(sim, defaults__max_per_second=None).rename(variant(config, "open"))
+                airfleet_config(sim, api="auto").rename(variant(config, "auto"))
+                setup = None
+                if airflowctl is not None and runs_airflowctl(plan, size, latency):
+                    setup = airflowctl_setup(sim, workdir, airflowctl)
                 for operation in ("pools", "trigger"):
                     best: dict[str, Row] = {}
-                    for _ in range(repeat):  # interleaved, so drift hits all alike
-                        for contender in contenders_for(plan, latency, size):
+                    for round_ in range(repeat):  # interleaved, so drift hits all alike
+                        for contender in contenders_for(
+                            plan,
+                            latency,
+                            size,
+                            airflowctl=setup is not None and round_ < airflowctl_repeat,
+                        ):
                             measured, stats, sim_cpu = run_contender(
-                                sim, contender, config, operation
+                                sim, contender, config, operation, airflowctl=setup
                             )
                             row = Row(
                                 latency,
@@ -229,9 +427,9 @@ def matrix(plan: Plan, workdir: Path, log: Callable[[str], None], repeat: int) -
                             if row.requests != size * requests_per_call(contender, operation):
                                 raise RuntimeError(f"{row}: the simulator counted {row.requests}")
                             log(
-                                f"{latency:>3.0f} ms {size:>6} {operation:<7} {contender:<9}"
+                                f"{latency:>3.0f} ms {size:>6} {operation:<7} {contender:<16}"
                                 f" wall {row.wall_s:7.2f} s  work {row.work_s:7.2f} s"
-                                f"  {row.rps:8.0f} req/s  cpu {row.cpu_s:6.2f} s"
+                                f"  {_n(row.rps):>8} req/s  cpu {row.cpu_s:7.2f} s"
                                 f"  rss {row.peak_rss_mb:4.0f} MB"
                             )
                             if contender not in best or row.work_s < best[contender].work_s:
@@ -360,14 +558,24 @@ def _find(rows: list[Row], row: Row, contender: str) -> Row | None:
 
 
 def _ratio(row: Row, base: Row | None) -> str:
-    return f"{row.rps / base.rps:.2f}" if base is not None else ""
+    if base is None:
+        return ""
+    ratio = row.rps / base.rps
+    # airflowctl's rows are a thousandth of the others: two significant digits.
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
 
 
 def _n(value: float) -> str:
-    return f"{value:,.0f}"
+    """Thousands separated; below 10 (airflowctl's req/s), two significant digits."""
+    return f"{value:,.0f}" if value >= 10 or value != value else f"{value:.2g}"
 
 
-def matrix_table(rows: list[Row]) -> list[str]:
+AIRFLOWCTL_WHY = "one process per deployment, about a second of CPU each (hours at 10,000)"
+
+
+def matrix_table(rows: list[Row], airflowctl_plan: Plan | None = None) -> list[str]:
+    """The matrix; with ``airflowctl_plan`` (when airflowctl ran), a row saying so
+    for each fleet and latency airflowctl was not run on."""
     lines = []
     for latency in sorted({r.latency_ms for r in rows}):
         for operation in ("pools", "trigger"):
@@ -379,17 +587,38 @@ def matrix_table(rows: list[Row]) -> list[str]:
                 "| x official | CPU s | peak RSS MB | simulator CPU s |",
                 "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             ]
-            for row in rows:
-                if row.latency_ms != latency or row.operation != operation:
-                    continue
-                lines.append(
-                    f"| {_n(row.deployments)} | {LABELS[row.contender]} | {row.wall_s:.2f} "
-                    f"| {row.work_s:.2f} | {_n(row.rps)} | {_ratio(row, _find(rows, row, 'bare'))} "
-                    f"| {_ratio(row, _find(rows, row, 'official'))} | {row.cpu_s:.2f} "
-                    f"| {row.peak_rss_mb:.0f} | {row.sim_cpu_s:.2f} |"
-                )
+            cells = [r for r in rows if (r.latency_ms, r.operation) == (latency, operation)]
+            for size in sorted({r.deployments for r in cells}):
+                for row in (r for r in cells if r.deployments == size):
+                    lines.append(
+                        f"| {_n(row.deployments)} | {LABELS[row.contender]} | {row.wall_s:.2f} "
+                        f"| {row.work_s:.2f} | {_n(row.rps)} "
+                        f"| {_ratio(row, _find(rows, row, 'bare'))} "
+                        f"| {_ratio(row, _find(rows, row, 'official'))} | {row.cpu_s:.2f} "
+                        f"| {row.peak_rss_mb:.0f} | {row.sim_cpu_s:.2f} |"
+                    )
+                ran = any(r.contender in AIRFLOWCTL for r in cells if r.deployments == size)
+                if airflowctl_plan and not ran:
+                    smallest, largest = airflowctl_plan.airflowctl_sizes
+                    at = ", ".join(f"{ms:.0f} ms" for ms in airflowctl_plan.airflowctl_latencies)
+                    lines.append(
+                        f"| {_n(size)} | airflowctl | not run: {AIRFLOWCTL_WHY} (run on "
+                        f"{_n(smallest)} to {_n(largest)} deployments at {at}) | | | | | | | |"
+                    )
             lines.append("")
     return lines
+
+
+def _get(rows: list[Row], latency: float, size: int, contender: str, op: str) -> Row | None:
+    for r in rows:
+        if (r.latency_ms, r.deployments, r.contender, r.operation) == (
+            latency,
+            size,
+            contender,
+            op,
+        ):
+            return r
+    return None
 
 
 def targets(rows: list[Row]) -> list[str]:
@@ -398,13 +627,9 @@ def targets(rows: list[Row]) -> list[str]:
     largest = max(r.deployments for r in rows)
 
     def get(latency: float, size: int, contender: str, op: str = "pools") -> Row | None:
-        for r in rows:
-            key = (r.latency_ms, r.deployments, r.contender, r.operation)
-            if key == (latency, size, contender, op):
-                return r
-        return None
+        return _get(rows, latency, size, contender, op)
 
-    for contender in ("library", "library-open", "cli"):
+    for contender in ("library", "library-auto", "library-open", "cli", "cli-auto"):
         for op in ("pools", "trigger"):
             row, bare = get(0.0, largest, contender, op), get(0.0, largest, "bare", op)
             if row and bare:
@@ -415,7 +640,7 @@ def targets(rows: list[Row]) -> list[str]:
                     f"| {'yes' if ratio >= 0.75 else 'no'} |"
                 )
     bound = IN_FLIGHT / 0.050
-    for contender in ("library", "cli", "bare"):
+    for contender in ("library", "library-auto", "cli", "cli-auto", "bare"):
         for op in ("pools", "trigger"):
             row = get(50.0, largest, contender, op)
             if row:
@@ -425,16 +650,30 @@ def targets(rows: list[Row]) -> list[str]:
                     f"({_n(largest)}, {op}) | {LABELS[contender]} | {frac:.3f}x ({_n(row.rps)}) "
                     f"| {'yes' if frac >= 0.90 else 'no'} |"
                 )
-    size = 1000 if any(r.deployments == 1000 for r in rows) else largest
-    for contender in ("library", "cli"):
-        for op in ("pools", "trigger"):
-            row, official = get(50.0, size, contender, op), get(50.0, size, "official", op)
-            if row and official:
-                ratio = row.rps / official.rps
-                lines.append(
-                    f"| >= 10x apache-airflow-client x16 at 50 ms ({_n(size)}, {op}) "
-                    f"| {LABELS[contender]} | {ratio:.1f}x | {'yes' if ratio >= 10 else 'no'} |"
-                )
+    # The issue reads this one at 5,000 Airflow 3 deployments (earlier rounds at 1,000).
+    present = {r.deployments for r in rows if r.latency_ms == 50.0 and r.contender == "official"}
+    read_at = [n for n in (1000, 5000) if n in present] or sorted(present)[-1:]
+    for size in read_at:
+        for contender in ("library", "library-auto", "cli", "cli-auto"):
+            for op in ("pools", "trigger"):
+                row, official = get(50.0, size, contender, op), get(50.0, size, "official", op)
+                if row and official:
+                    ratio = row.rps / official.rps
+                    lines.append(
+                        f"| >= 10x apache-airflow-client x16 at 50 ms ({_n(size)}, {op}) "
+                        f"| {LABELS[contender]} | {ratio:.1f}x | {'yes' if ratio >= 10 else 'no'} |"
+                    )
+    for contender, declared in AUTO.items():
+        for latency in sorted({r.latency_ms for r in rows}):
+            for op in ("pools", "trigger"):
+                auto, v2 = get(latency, largest, contender, op), get(latency, largest, declared, op)
+                if auto and v2:
+                    ratio = auto.rps / v2.rps
+                    lines.append(
+                        f"| api: auto within 10% of api: v2 req/s ({_n(largest)}, "
+                        f"{latency:.0f} ms, {op}) | {LABELS[contender]} | {ratio:.3f}x "
+                        f"({_n(auto.rps)} vs {_n(v2.rps)}) | {'yes' if ratio >= 0.90 else 'no'} |"
+                    )
     for contender in ("library", "cli"):
         peak = max(
             (r.peak_rss_mb for r in rows if r.deployments == largest and r.contender == contender),
@@ -459,6 +698,53 @@ def targets(rows: list[Row]) -> list[str]:
                         f"(wall {a.wall_s:.2f} -> {b.wall_s:.2f} s) "
                         f"| {'yes' if growth <= 1.25 else 'no'} |"
                     )
+    return lines
+
+
+def auto_table(rows: list[Row]) -> list[str]:
+    """``api: auto`` against ``api: v2``, the same fleet, every cell both ran in."""
+    lines = [
+        "| latency | deployments | operation | library v2 req/s | library auto req/s "
+        "| auto / v2 | CLI v2 req/s | CLI auto req/s | auto / v2 | CLI wall s v2 / auto |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    cells = sorted({(r.latency_ms, r.deployments, r.operation) for r in rows})
+    for latency, size, op in cells:
+        found = [_get(rows, latency, size, c, op) for c in ("library", "library-auto")]
+        found += [_get(rows, latency, size, c, op) for c in ("cli", "cli-auto")]
+        lib, lib_auto, cli, cli_auto = found
+        if not (lib and lib_auto and cli and cli_auto):
+            continue
+        lines.append(
+            f"| {latency:.0f} ms | {_n(size)} | {op} | {_n(lib.rps)} | {_n(lib_auto.rps)} "
+            f"| {lib_auto.rps / lib.rps:.2f} | {_n(cli.rps)} | {_n(cli_auto.rps)} "
+            f"| {cli_auto.rps / cli.rps:.2f} | {cli.wall_s:.2f} / {cli_auto.wall_s:.2f} |"
+        )
+    return lines
+
+
+def airflowctl_table(rows: list[Row]) -> list[str]:
+    """airflowctl's two ways against airfleet's CLI with ``api: auto``: whole processes."""
+    lines = [
+        "| latency | deployments | operation | airflowctl loop wall s (per deployment) "
+        f"| airflowctl xargs -P {AIRFLOWCTL_PROCESSES} wall s | airfleet CLI (auto) wall s "
+        "| CLI faster than xargs | CLI faster than loop | CPU s: loop / xargs / CLI |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    cells = sorted({(r.latency_ms, r.deployments, r.operation) for r in rows})
+    for latency, size, op in cells:
+        loop = _get(rows, latency, size, "airflowctl-loop", op)
+        xargs = _get(rows, latency, size, "airflowctl-xargs", op)
+        cli = _get(rows, latency, size, "cli-auto", op)
+        if not (loop and xargs and cli):
+            continue
+        lines.append(
+            f"| {latency:.0f} ms | {_n(size)} | {op} | {loop.wall_s:.1f} "
+            f"({loop.work_s / size:.2f}) | {xargs.wall_s:.1f} "
+            f"| {cli.wall_s:.2f} | {xargs.wall_s / cli.wall_s:.0f}x "
+            f"| {loop.wall_s / cli.wall_s:.0f}x "
+            f"| {loop.cpu_s:.0f} / {xargs.cpu_s:.0f} / {cli.cpu_s:.1f} |"
+        )
     return lines
 
 
@@ -530,24 +816,64 @@ def plot(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def machine() -> str:
+def machine(airflowctl: Path | None = None) -> str:
     cores = os.cpu_count()
-    return (
+    text = (
         f"{platform.system()} {platform.machine()}, {cores} cores, Python "
         f"{platform.python_version()}, aiohttp {version('aiohttp')}, "
         f"apache-airflow-client {version('apache-airflow-client')}, "
         f"requests {version('requests')}"
     )
+    if airflowctl is not None:
+        python = airflowctl.with_name("python")
+        done = subprocess.run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        text += f", {AIRFLOWCTL_REQUIREMENT} (own venv, Python {done.stdout.strip()})"
+    return text
+
+
+def resolve_airflowctl(mode: str, log: Callable[[str], None]) -> tuple[Path | None, str | None]:
+    """airflowctl's executable, or None and why not."""
+    if mode == "no":
+        return None, "left out (--airflowctl no)"
+    installed = airflowctl_installed()
+    if installed is not None:
+        return installed, None
+    if mode == "if-installed":
+        return None, (
+            f"not installed (--airflowctl if-installed); `benchmarks/run.py --airflowctl "
+            f"install` installs {AIRFLOWCTL_REQUIREMENT} once, from PyPI"
+        )
+    if shutil.which("xargs") is None:
+        return None, "xargs is not on PATH"
+    return ensure_airflowctl(log), None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small fleets only (smoke test)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
-    parser.add_argument("--sizes", help="fleet sizes, comma-separated (e.g. 10,100)")
+    parser.add_argument("--sizes", help="fleet sizes, comma-separated (e.g. 10,100,5000)")
     parser.add_argument("--latencies", help="added latencies in ms, comma-separated (e.g. 0)")
     parser.add_argument(
         "--repeat", type=int, help="runs per cell, the fastest kept (default: 3; --quick: 1)"
+    )
+    parser.add_argument(
+        "--airflowctl",
+        choices=("install", "if-installed", "no"),
+        help="run airflowctl, installing it into its own venv on first use (the default), "
+        "only if that venv exists (the default with --quick: no network), or not at all",
+    )
+    parser.add_argument(
+        "--airflowctl-repeat",
+        type=int,
+        default=1,
+        help="runs per cell for airflowctl, the fastest kept (default 1: one run at "
+        "1,000 deployments is 1,000 processes)",
     )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -563,15 +889,51 @@ def main() -> None:
     def log(text: str) -> None:
         print(text, flush=True)
 
+    mode = args.airflowctl or ("if-installed" if args.quick else "install")
+    airflowctl, skipped = resolve_airflowctl(mode, log)
+    if skipped:
+        log(f"airflowctl: {skipped}")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = matrix(plan, Path(tmp), log, repeat)
+        rows = matrix(
+            plan,
+            Path(tmp),
+            log,
+            repeat,
+            airflowctl=airflowctl,
+            airflowctl_repeat=min(args.airflowctl_repeat, repeat),
+        )
         rates = rate_checks(plan, Path(tmp), log)
     took = time.perf_counter() - started
     command = " ".join(["benchmarks/run.py", *sys.argv[1:]])
+    ran_airflowctl = any(r.contender in AIRFLOWCTL for r in rows)
+    smallest, largest = plan.airflowctl_sizes
+    if ran_airflowctl:
+        airflowctl_text = [
+            "## airflowctl",
+            "",
+            f"The Airflow 3 CLI ({AIRFLOWCTL_REQUIREMENT}, its own virtual environment), one "
+            "process per deployment, as a user runs it on many servers: a shell loop "
+            f"(`for each deployment: airflowctl pools list`) and `xargs -P "
+            f"{AIRFLOWCTL_PROCESSES}`. Each deployment is an airflowctl environment "
+            "(`auth login --api-url URL --env NAME --skip-keyring`, chosen by "
+            "`AIRFLOW_CLI_ENVIRONMENT`), the token comes from `AIRFLOW_CLI_TOKEN`. Work time "
+            "is the whole loop, every process's start-up included; CPU s is every process's; "
+            "peak RSS is the largest one process reached (xargs holds "
+            f"{AIRFLOWCTL_PROCESSES} at once). Fastest of "
+            f"{min(args.airflowctl_repeat, repeat)} run(s) per cell. Run on {_n(smallest)} to "
+            f"{_n(largest)} deployments only: {AIRFLOWCTL_WHY}; and at "
+            f"{', '.join(f'{ms:.0f} ms' for ms in plan.airflowctl_latencies)} only: a "
+            "process's start-up, not the network, sets its pace.",
+            "",
+            *airflowctl_table(rows),
+            "",
+        ]
+    else:
+        airflowctl_text = [f"airflowctl: {skipped or 'not run on these fleet sizes'}.", ""]
     lines = [
         "# airfleet vs the alternatives, at fleet scale",
         "",
-        f"`.venv/bin/python {command}`, {when}, {took / 60:.1f} min; {machine()}.",
+        f"`.venv/bin/python {command}`, {when}, {took / 60:.1f} min; {machine(airflowctl)}.",
         "",
         f"Each cell is the fastest of {repeat} runs, contenders interleaved. "
         "The simulator runs in its own process on loopback; each contender is a whole "
@@ -581,16 +943,22 @@ def main() -> None:
         "whole process, start-up included; *work s*: first request to last answer, as the "
         "contender timed it (the CLI: its report's duration); *req/s*: requests / work s; "
         "*CPU s*: the process's rusage; *peak RSS*: its VmHWM at exit; *simulator CPU s*: "
-        "what serving it cost the simulator. The machine is shared: read the ratios of one "
-        "run, not the absolute figures.",
+        "what serving it cost the simulator. airfleet's rows run one fleet file twice: "
+        "`api: v2` declared and `api: auto` (detection). The machine is shared: read the "
+        "ratios of one run, not the absolute figures.",
         "",
         "## Targets",
         "",
         *targets(rows),
         "",
+        "## api: auto against api: v2",
+        "",
+        *auto_table(rows),
+        "",
+        *airflowctl_text,
         "## Fleet matrix",
         "",
-        *matrix_table(rows),
+        *matrix_table(rows, plan if ran_airflowctl else None),
         "## Limits and tokens",
         "",
         "*peak 1 s window*: the most requests the simulator saw in any one-second window, "
@@ -606,8 +974,15 @@ def main() -> None:
         json.dumps(
             {
                 "when": when,
-                "machine": machine(),
+                "machine": machine(airflowctl),
                 "command": command,
+                "airflowctl": {
+                    "requirement": AIRFLOWCTL_REQUIREMENT,
+                    "executable": str(airflowctl) if airflowctl else None,
+                    "skipped": skipped,
+                    "sizes": list(plan.airflowctl_sizes),
+                    "latencies_ms": list(plan.airflowctl_latencies),
+                },
                 "rows": [asdict(r) | {"rps": r.rps} for r in rows],
                 "rates": [asdict(r) | {"mean_rate": r.mean_rate} for r in rates],
             },

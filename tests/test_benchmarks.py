@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+AIRFLEET = ("cli", "cli-auto", "library", "library-auto", "library-open")
+
+
+def airflowctl_installed() -> bool:
+    """Whether the benchmarks' own airflowctl venv is complete (run.py's --airflowctl install)."""
+    cache = os.environ.get("AIRFLEET_BENCH_CACHE")
+    root = Path(cache).expanduser() if cache else Path.home() / ".cache" / "airfleet" / "bench"
+    return any(root.glob("airflowctl-*/complete"))
 
 
 def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
-    """Every contender runs; the simulator counts one request per deployment and call."""
+    """Every contender runs; the simulator counts one request per deployment and call.
+
+    airflowctl runs when its venv exists (a quick run never installs it: no
+    network), one process per deployment, both ways."""
     result = subprocess.run(
         [
             sys.executable,
@@ -26,7 +38,7 @@ def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=300,  # a guard, not a timing: airflowctl adds 12 processes of ~1 s CPU each
         check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -37,16 +49,24 @@ def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
     assert (tmp_path / "fleet.png").stat().st_size > 0
     data = json.loads((tmp_path / "fleet.json").read_text())
     contenders = {(row["contender"], row["operation"]) for row in data["rows"]}
+    airflowctl = ("airflowctl-loop", "airflowctl-xargs") if airflowctl_installed() else ()
     assert contenders == {
         (name, op)
-        for name in ("cli", "library", "library-open", "bare", "official", "requests")
+        for name in (*AIRFLEET, "bare", "official", "requests", *airflowctl)
         for op in ("pools", "trigger")
     }
     assert "| airfleet library, no rates |" in table
-    # Counted by the simulator, not the clients; airfleet's trigger also GETs the DAG.
-    airfleet = {"cli", "library", "library-open"}
+    assert "| airfleet library, api: auto |" in table
+    assert "## api: auto against api: v2" in table
+    if airflowctl:
+        assert "| 3 | airflowctl, xargs -P 16 |" in table
+        assert data["airflowctl"]["skipped"] is None
+    else:
+        assert "not installed" in data["airflowctl"]["skipped"]
+    # Counted by the simulator, not the clients; airfleet's trigger also GETs the DAG
+    # (api: auto included: on Airflow 3 detection costs no request).
     for row in data["rows"]:
-        twice = row["operation"] == "trigger" and row["contender"] in airfleet
+        twice = row["operation"] == "trigger" and row["contender"] in AIRFLEET
         assert row["requests"] == (6 if twice else 3), row
     fetches = {rate["check"]: rate["token_fetches"] for rate in data["rates"]}
     assert all(count >= 1 for count in fetches.values())
