@@ -701,6 +701,16 @@ def targets(rows: list[Row]) -> list[str]:
     return lines
 
 
+def _complete_cells(
+    rows: list[Row], contenders: tuple[str, ...]
+) -> Iterator[tuple[float, int, str, list[Row]]]:
+    """(latency, size, operation, their rows) of every cell all of ``contenders`` ran in."""
+    for latency, size, op in sorted({(r.latency_ms, r.deployments, r.operation) for r in rows}):
+        found = [_get(rows, latency, size, c, op) for c in contenders]
+        if all(found):
+            yield latency, size, op, [row for row in found if row is not None]
+
+
 def auto_table(rows: list[Row]) -> list[str]:
     """``api: auto`` against ``api: v2``, the same fleet, every cell both ran in."""
     lines = [
@@ -708,13 +718,10 @@ def auto_table(rows: list[Row]) -> list[str]:
         "| auto / v2 | CLI v2 req/s | CLI auto req/s | auto / v2 | CLI wall s v2 / auto |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    cells = sorted({(r.latency_ms, r.deployments, r.operation) for r in rows})
-    for latency, size, op in cells:
-        found = [_get(rows, latency, size, c, op) for c in ("library", "library-auto")]
-        found += [_get(rows, latency, size, c, op) for c in ("cli", "cli-auto")]
+    for latency, size, op, found in _complete_cells(
+        rows, ("library", "library-auto", "cli", "cli-auto")
+    ):
         lib, lib_auto, cli, cli_auto = found
-        if not (lib and lib_auto and cli and cli_auto):
-            continue
         lines.append(
             f"| {latency:.0f} ms | {_n(size)} | {op} | {_n(lib.rps)} | {_n(lib_auto.rps)} "
             f"| {lib_auto.rps / lib.rps:.2f} | {_n(cli.rps)} | {_n(cli_auto.rps)} "
@@ -731,13 +738,10 @@ def airflowctl_table(rows: list[Row]) -> list[str]:
         "| CLI faster than xargs | CLI faster than loop | CPU s: loop / xargs / CLI |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    cells = sorted({(r.latency_ms, r.deployments, r.operation) for r in rows})
-    for latency, size, op in cells:
-        loop = _get(rows, latency, size, "airflowctl-loop", op)
-        xargs = _get(rows, latency, size, "airflowctl-xargs", op)
-        cli = _get(rows, latency, size, "cli-auto", op)
-        if not (loop and xargs and cli):
-            continue
+    for latency, size, op, found in _complete_cells(
+        rows, ("airflowctl-loop", "airflowctl-xargs", "cli-auto")
+    ):
+        loop, xargs, cli = found
         lines.append(
             f"| {latency:.0f} ms | {_n(size)} | {op} | {loop.wall_s:.1f} "
             f"({loop.work_s / size:.2f}) | {xargs.wall_s:.1f} "
