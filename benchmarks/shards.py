@@ -249,6 +249,12 @@ def _mean(values: Sequence[float]) -> float:
 # -- the model beyond this machine ----------------------------------------------------
 
 
+def _per_second(us_a_request: float) -> float | None:
+    """Requests a second at that CPU cost; None (no cap) when a run too short for the
+    CPU clock's 10 ms resolution measured none."""
+    return 1e6 / us_a_request if us_a_request > 0 else None
+
+
 def model(
     per_process: float, caps: Sequence[tuple[str, float | None]], counts: Sequence[int]
 ) -> list[dict[str, Any]]:
@@ -420,11 +426,11 @@ def main() -> None:
     sim_us = one["sim_cpu_s"] / one["requests"] * 1e6
     cores = os.cpu_count() or 1
     latency_s = args.model_latency_ms / 1000
-    ceiling = cores / (client_us + sim_us) * 1e6
+    ceiling = _per_second((client_us + sim_us) / cores)
     caps: list[tuple[str, float | None]] = [
         ("n x P: shards alone", None),
         (f"+ this machine: {cores} cores, simulator included", ceiling),
-        ("+ one simulator, a core of its own", 1e6 / sim_us),
+        ("+ one simulator, a core of its own", _per_second(sim_us)),
         (
             f"+ {args.in_flight} in flight at {args.model_latency_ms:g} ms",
             args.in_flight / latency_s,
@@ -452,9 +458,9 @@ def main() -> None:
     print()
     print(
         f"Model: P = {per_process:,.0f} req/s (1 shard, CPU-bound, work time; a whole core "
-        f"at its {client_us:.0f} us a request would give {1e6 / client_us:,.0f}); this "
-        f"machine's ceiling: {cores} cores / (client {client_us:.0f} us + simulator "
-        f"{sim_us:.0f} us a request) = {ceiling:,.0f} req/s; start-up "
+        f"at its {client_us:.0f} us a request would give {_per_second(client_us) or 0:,.0f}); "
+        f"this machine's ceiling: {cores} cores / (client {client_us:.0f} us + simulator "
+        f"{sim_us:.0f} us a request) = {ceiling or 0:,.0f} req/s; start-up "
         f"{one['startup_s']:.2f} s a shard"
     )
     print()
