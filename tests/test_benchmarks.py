@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +13,14 @@ AIRFLEET = ("cli", "cli-auto", "library", "library-auto", "library-open")
 
 
 def airflowctl_installed() -> bool:
-    """Whether the benchmarks' own airflowctl venv is complete (run.py's --airflowctl install)."""
-    cache = os.environ.get("AIRFLEET_BENCH_CACHE")
-    root = Path(cache).expanduser() if cache else Path.home() / ".cache" / "airfleet" / "bench"
-    return any(root.glob("airflowctl-*/complete"))
+    """Whether run.py will find its pinned airflowctl installed (--airflowctl if-installed):
+    asked of the harness itself, so the test and the run agree on where and which."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        harness = importlib.import_module("_harness")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return harness.airflowctl_installed() is not None
 
 
 def test_quick_run_writes_the_tables_and_the_plot(tmp_path: Path) -> None:
